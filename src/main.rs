@@ -1,0 +1,3 @@
+//! The `vigil` command: serves the database, and runs the data tools.
+
+fn main() {}

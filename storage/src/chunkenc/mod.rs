@@ -1,0 +1,1 @@
+//! Gorilla XOR chunk encoding, bit-exact with Prometheus `tsdb/chunkenc`.

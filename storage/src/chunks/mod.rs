@@ -1,0 +1,1 @@
+//! Chunk segment files (`chunks/000001`) for blocks and `chunks_head/` for the head.

@@ -1,0 +1,1 @@
+//! Label sets: sorted, validated name/value pairs.

@@ -1,0 +1,13 @@
+//! vigil-storage: Vigil's time-series database. Labels and matchers, the Gorilla XOR chunk
+//! codec, the in-memory head with its WAL, persistent Prometheus-format blocks, compaction,
+//! retention, tombstones and the querier. The public API is `Db`, `Appender`, `Queryable`,
+//! `Querier`, `SeriesSet`, `Labels` and `Matcher`; head and block internals stay private.
+
+pub mod chunkenc;
+pub mod chunks;
+pub mod error;
+pub mod index;
+pub mod labels;
+pub mod matcher;
+
+pub use error::{Error, Result};
