@@ -59,11 +59,7 @@ impl Error {
     }
 
     /// Builds a `Corruption` error.
-    pub fn corruption(
-        file: impl Into<PathBuf>,
-        offset: u64,
-        reason: impl Into<String>,
-    ) -> Self {
+    pub fn corruption(file: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
         Error::Corruption {
             file: file.into(),
             offset,

@@ -11,3 +11,6 @@ pub mod labels;
 pub mod matcher;
 
 pub use error::{Error, Result};
+
+pub use labels::{Label, Labels, LabelsBuilder};
+pub use matcher::{MatchType, Matcher};
