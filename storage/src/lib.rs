@@ -9,6 +9,7 @@ pub mod error;
 pub mod index;
 pub mod labels;
 pub mod matcher;
+pub mod record;
 
 pub use error::{Error, Result};
 
