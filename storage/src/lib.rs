@@ -6,6 +6,7 @@
 pub mod chunkenc;
 pub mod chunks;
 pub mod error;
+pub mod fs;
 pub mod index;
 pub mod labels;
 pub mod matcher;

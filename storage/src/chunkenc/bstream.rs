@@ -1,0 +1,295 @@
+//! Bit streams for the chunk codecs: a writer that appends the most significant bits first
+//! into a `Vec<u8>` (remembering how many bits of the last byte are still free), and a reader
+//! over a borrowed byte slice that never reads past its end.
+//!
+//! This module owns bit-level packing only. It must never know about samples, timestamps or
+//! chunk headers, never panic on any input, and never allocate while reading.
+
+/// Number of bits in a byte.
+const BITS_PER_BYTE: usize = 8;
+
+/// Returns a mask with the low `n` bits set (`n` in 0..=64).
+#[inline]
+fn low_mask(n: u32) -> u64 {
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
+    }
+}
+
+/// Appends bits, most significant first, to a byte vector. The state is just the number of
+/// free (zero) low bits in the last byte, so it can be rebuilt for any existing stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BitWriter {
+    /// Free bits at the low end of the last byte of the buffer (0..=7); 0 means the next bit
+    /// starts a new byte.
+    free: u8,
+}
+
+impl BitWriter {
+    /// A writer whose stream ends on a byte boundary.
+    pub(crate) fn byte_aligned() -> Self {
+        BitWriter { free: 0 }
+    }
+
+    /// A writer whose stream ends `end_bit` bits into the buffer (bits counted from the start
+    /// of the buffer). The caller must have truncated the buffer to `ceil(end_bit / 8)` bytes
+    /// and zeroed the bits after `end_bit`.
+    pub(crate) fn at_bit(end_bit: usize) -> Self {
+        let used = end_bit % BITS_PER_BYTE;
+        let free = if used == 0 { 0 } else { BITS_PER_BYTE - used };
+        BitWriter { free: free as u8 }
+    }
+
+    /// Writes one bit.
+    #[inline]
+    pub(crate) fn write_bit(&mut self, buf: &mut Vec<u8>, bit: bool) {
+        if self.free == 0 {
+            buf.push(0);
+            self.free = BITS_PER_BYTE as u8;
+        }
+        self.free -= 1;
+        if bit {
+            if let Some(last) = buf.last_mut() {
+                *last |= 1 << self.free;
+            }
+        }
+    }
+
+    /// Writes the low `nbits` bits of `value` (1..=64), most significant first.
+    #[inline]
+    pub(crate) fn write_bits(&mut self, buf: &mut Vec<u8>, value: u64, nbits: u32) {
+        debug_assert!(nbits <= 64);
+        let mut n = nbits;
+        let v = value & low_mask(n);
+        if n == 0 {
+            return;
+        }
+        // Fill the free low bits of the last byte first.
+        if self.free > 0 {
+            let free = u32::from(self.free);
+            let take = free.min(n);
+            let chunk = (v >> (n - take)) & low_mask(take);
+            if let Some(last) = buf.last_mut() {
+                *last |= (chunk << (free - take)) as u8;
+            }
+            self.free -= take as u8;
+            n -= take;
+        }
+        // Whole bytes.
+        while n >= 8 {
+            n -= 8;
+            buf.push((v >> n) as u8);
+        }
+        // Remaining high bits of a new byte.
+        if n > 0 {
+            buf.push(((v & low_mask(n)) << (8 - n)) as u8);
+            self.free = (8 - n) as u8;
+        }
+    }
+
+    /// Writes a whole byte at the current bit position.
+    #[inline]
+    pub(crate) fn write_byte(&mut self, buf: &mut Vec<u8>, byte: u8) {
+        self.write_bits(buf, u64::from(byte), 8);
+    }
+}
+
+/// The stream ended before the requested bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EndOfStream;
+
+/// Reads bits, most significant first, from a borrowed byte slice.
+#[derive(Debug, Clone)]
+pub(crate) struct BitReader<'a> {
+    data: &'a [u8],
+    /// Position of the next bit to read, counted from the start of `data`.
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    /// A reader at the first bit of `data`.
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        BitReader { data, pos: 0 }
+    }
+
+    /// Position of the next bit, counted from the start of the slice.
+    #[inline]
+    pub(crate) fn bit_pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Bits left to read.
+    #[inline]
+    fn remaining(&self) -> usize {
+        self.data.len() * BITS_PER_BYTE - self.pos
+    }
+
+    /// Reads up to 57 bits without advancing: the next `nbits` bits right-aligned. The caller
+    /// has checked that enough bits remain.
+    #[inline]
+    fn peek_small(&self, nbits: u32) -> u64 {
+        debug_assert!((1..=57).contains(&nbits));
+        let byte = self.pos / BITS_PER_BYTE;
+        let shift = (self.pos % BITS_PER_BYTE) as u32;
+        let word = match self.data.get(byte..byte + 8) {
+            Some(s) => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(s);
+                u64::from_be_bytes(w)
+            }
+            None => {
+                // Near the end: gather what is left, zero-filled.
+                let mut w = [0u8; 8];
+                let tail = self.data.get(byte..).unwrap_or(&[]);
+                w[..tail.len()].copy_from_slice(tail);
+                u64::from_be_bytes(w)
+            }
+        };
+        (word << shift) >> (64 - nbits)
+    }
+
+    /// Reads `nbits` bits (0..=64).
+    #[inline]
+    pub(crate) fn read_bits(&mut self, nbits: u32) -> Result<u64, EndOfStream> {
+        if nbits == 0 {
+            return Ok(0);
+        }
+        if nbits as usize > self.remaining() {
+            return Err(EndOfStream);
+        }
+        if nbits <= 57 {
+            let v = self.peek_small(nbits);
+            self.pos += nbits as usize;
+            Ok(v)
+        } else {
+            let hi = self.peek_small(32);
+            self.pos += 32;
+            let lo_bits = nbits - 32;
+            let lo = self.peek_small(lo_bits);
+            self.pos += lo_bits as usize;
+            Ok((hi << lo_bits) | lo)
+        }
+    }
+
+    /// Reads one bit.
+    #[inline]
+    pub(crate) fn read_bit(&mut self) -> Result<bool, EndOfStream> {
+        let byte = *self.data.get(self.pos / BITS_PER_BYTE).ok_or(EndOfStream)?;
+        let bit = (byte >> (7 - (self.pos % BITS_PER_BYTE))) & 1;
+        self.pos += 1;
+        Ok(bit == 1)
+    }
+
+    /// Counts leading one bits, consuming them and the terminating zero, up to `max` ones (the
+    /// terminating zero is not read when `max` ones were seen). Returns the count.
+    #[inline]
+    pub(crate) fn read_unary_prefix(&mut self, max: u32) -> Result<u32, EndOfStream> {
+        let avail = self.remaining().min(max as usize) as u32;
+        if avail == max && max <= 57 {
+            let bits = self.peek_small(max);
+            // Left-align the peeked bits and count ones from the top.
+            let ones = (!(bits << (64 - max))).leading_zeros().min(max);
+            let consumed = if ones == max { max } else { ones + 1 };
+            self.pos += consumed as usize;
+            return Ok(ones);
+        }
+        let mut ones = 0;
+        while ones < max {
+            if !self.read_bit()? {
+                return Ok(ones);
+            }
+            ones += 1;
+        }
+        Ok(ones)
+    }
+
+    /// Reads a whole byte at the current bit position.
+    #[inline]
+    pub(crate) fn read_byte(&mut self) -> Result<u8, EndOfStream> {
+        Ok(self.read_bits(8)? as u8)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_msb_first_across_bytes() {
+        let mut buf = Vec::new();
+        let mut w = BitWriter::byte_aligned();
+        w.write_bit(&mut buf, true);
+        w.write_bits(&mut buf, 0b01, 2);
+        w.write_bits(&mut buf, 0x1ff, 9);
+        assert_eq!(buf, vec![0b1011_1111, 0b1111_0000]);
+        w.write_byte(&mut buf, 0xab);
+        assert_eq!(buf, vec![0b1011_1111, 0b1111_1010, 0b1011_0000]);
+    }
+
+    #[test]
+    fn round_trips_mixed_widths() {
+        let widths: Vec<u32> = (1..=64).chain((1..=64).rev()).collect();
+        let mut buf = Vec::new();
+        let mut w = BitWriter::byte_aligned();
+        let val = |i: usize, n: u32| 0x9e37_79b9_7f4a_7c15u64.rotate_left(i as u32) & low_mask(n);
+        for (i, &n) in widths.iter().enumerate() {
+            w.write_bits(&mut buf, val(i, n), n);
+        }
+        let mut r = BitReader::new(&buf);
+        for (i, &n) in widths.iter().enumerate() {
+            assert_eq!(r.read_bits(n).unwrap(), val(i, n), "width {n}");
+        }
+        // Only padding is left.
+        assert!(r.remaining() < 8);
+    }
+
+    #[test]
+    fn resumes_at_bit() {
+        let mut buf = Vec::new();
+        let mut w = BitWriter::byte_aligned();
+        w.write_bits(&mut buf, 0b101, 3);
+        let mut w2 = BitWriter::at_bit(3);
+        w2.write_bits(&mut buf, 0b11111, 5);
+        assert_eq!(buf, vec![0b1011_1111]);
+        assert_eq!(w2, BitWriter::byte_aligned());
+    }
+
+    #[test]
+    fn reader_stops_at_end() {
+        let buf = [0xffu8, 0x00];
+        let mut r = BitReader::new(&buf);
+        assert_eq!(r.read_unary_prefix(4).unwrap(), 4);
+        assert_eq!(r.read_unary_prefix(4).unwrap(), 4);
+        assert_eq!(r.read_unary_prefix(4).unwrap(), 0);
+        assert_eq!(r.bit_pos(), 9);
+        assert_eq!(r.read_bits(7).unwrap(), 0);
+        assert_eq!(r.read_bits(1), Err(EndOfStream));
+        assert_eq!(r.read_bit(), Err(EndOfStream));
+        assert_eq!(r.read_byte(), Err(EndOfStream));
+        let mut r = BitReader::new(&buf[..1]);
+        assert_eq!(r.read_bits(9), Err(EndOfStream));
+        assert_eq!(r.read_bits(64), Err(EndOfStream));
+    }
+
+    #[test]
+    fn unary_prefix_slow_path_near_end() {
+        let buf = [0b1101_0000u8];
+        let mut r = BitReader::new(&buf);
+        r.pos = 5; // 3 bits left: 000
+        assert_eq!(r.read_unary_prefix(4).unwrap(), 0);
+        let mut r = BitReader::new(&buf);
+        r.pos = 6; // bits left: 00
+        assert_eq!(r.read_unary_prefix(4).unwrap(), 0);
+        let buf = [0b0000_0111u8];
+        let mut r = BitReader::new(&buf);
+        r.pos = 5; // bits left: 111, then the end
+        assert_eq!(r.read_unary_prefix(4), Err(EndOfStream));
+        let mut r = BitReader::new(&buf);
+        r.pos = 4; // bits left: 0111
+        assert_eq!(r.read_unary_prefix(4).unwrap(), 0);
+        assert_eq!(r.read_unary_prefix(4), Err(EndOfStream));
+    }
+}
