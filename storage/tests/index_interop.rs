@@ -49,8 +49,10 @@ fn block_dir(dir: &Path) -> PathBuf {
     blocks[0].clone()
 }
 
-/// Test series: label pairs and sample timestamps in seconds.
-fn test_series() -> Vec<(Vec<(String, String)>, Vec<i64>)> {
+/// A test series: label pairs and sample timestamps in seconds.
+type TestSeries = (Vec<(String, String)>, Vec<i64>);
+
+fn test_series() -> Vec<TestSeries> {
     let t0 = 1_700_000_000;
     let mut out = Vec::new();
     for i in 0..300 {
