@@ -41,6 +41,9 @@ pub enum Error {
     /// A sample too far in the future.
     #[error("sample timestamp too far in the future")]
     TooFarInFuture,
+    /// A write-ahead log failure.
+    #[error("wal: {0}")]
+    Wal(#[from] vigil_wal::Error),
     /// The database was closed, or a previous fsync failure poisoned writes.
     #[error("storage closed: {0}")]
     Closed(String),

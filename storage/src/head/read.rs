@@ -1,0 +1,102 @@
+//! Reading the head: postings for matchers (through the shared `PostingsSource` logic),
+//! label names and values, and a snapshot of one series' chunks overlapping a time range
+//! (the open chunk's bytes are copied under the series lock; mmapped chunks are read from
+//! `chunks_head/`). Readers never block appends for longer than one series lock.
+
+use roaring::RoaringBitmap;
+
+use super::Head;
+use crate::error::Result;
+use crate::index::PostingsSource;
+use crate::labels::Labels;
+use crate::querier::ChunkData;
+
+/// One head series' labels and the chunks overlapping a queried range.
+pub struct HeadSeriesData {
+    pub labels: Labels,
+    pub chunks: Vec<ChunkData>,
+}
+
+impl PostingsSource for Head {
+    fn label_values(&self, name: &str) -> Result<Vec<String>> {
+        let p = self.postings.read();
+        let mut v: Vec<String> = p
+            .map
+            .get(name)
+            .map(|vals| vals.keys().map(|k| k.to_string()).collect())
+            .unwrap_or_default();
+        v.sort();
+        Ok(v)
+    }
+
+    fn postings(&self, name: &str, values: &[&str]) -> Result<RoaringBitmap> {
+        let p = self.postings.read();
+        let mut out = RoaringBitmap::new();
+        if let Some(vals) = p.map.get(name) {
+            for v in values {
+                if let Some(b) = vals.get(*v) {
+                    out |= b;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn all_postings(&self) -> Result<RoaringBitmap> {
+        Ok(self.postings.read().all.clone())
+    }
+}
+
+impl Head {
+    /// All label names in the head, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        let p = self.postings.read();
+        let mut v: Vec<String> = p.map.keys().map(|k| k.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    /// Labels of series `id`, if it exists.
+    pub fn series_labels(&self, id: u32) -> Option<Labels> {
+        self.series_by_ref(u64::from(id)).map(|s| s.labels.clone())
+    }
+
+    /// The labels and the chunks of series `id` that overlap `[mint, maxt]`; None when the
+    /// series is gone or has no data in the range.
+    pub fn series_data(&self, id: u32, mint: i64, maxt: i64) -> Result<Option<HeadSeriesData>> {
+        let Some(s) = self.series_by_ref(u64::from(id)) else {
+            return Ok(None);
+        };
+        let mut chunks = Vec::new();
+        {
+            let d = s.data.lock();
+            for c in &d.mmapped {
+                if c.max_time < mint || c.min_time > maxt {
+                    continue;
+                }
+                let data = self.chunk_reader.chunk(c.chunk_ref)?;
+                chunks.push(ChunkData {
+                    min_time: c.min_time,
+                    max_time: c.max_time,
+                    data: data.data().into(),
+                });
+            }
+            if let Some(o) = &d.open {
+                if o.max_time >= mint && o.min_time <= maxt {
+                    chunks.push(ChunkData {
+                        min_time: o.min_time,
+                        max_time: o.max_time,
+                        data: o.enc.bytes().into(),
+                    });
+                }
+            }
+        }
+        if chunks.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(HeadSeriesData {
+            labels: s.labels.clone(),
+            chunks,
+        }))
+    }
+}
