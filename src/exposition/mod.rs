@@ -179,10 +179,11 @@ pub enum Entry<'a> {
 /// Prometheus ingests. [`ParseOptions::default`] is what [`parse`] and [`parse_with`] use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ParseOptions {
-    /// OpenMetrics 1.0 forbids a `_sum` on a histogram with negative bucket thresholds.
-    /// client_golang emits one anyway (possibly negative) and Prometheus ingests it, so by
-    /// default Vigil accepts it; `true` enforces the specification.
-    pub strict_negative_bucket_sum: bool,
+    /// OpenMetrics 1.0 treats summary quantile values and `_sum`s as counter-like (never
+    /// negative) and forbids a `_sum` on a histogram with negative bucket thresholds.
+    /// client_golang emits all three when observations are negative, and Prometheus
+    /// ingests them, so by default Vigil accepts them; `true` enforces the specification.
+    pub spec_strict_signs: bool,
 }
 
 /// Parses a whole page into owned samples and merged metadata.

@@ -379,7 +379,8 @@ impl Rules {
             }
             _ => {}
         }
-        if is_quantile && s.value < 0.0 {
+        let lenient_signs = !options.spec_strict_signs;
+        if is_quantile && s.value < 0.0 && !lenient_signs {
             return Err(ParseError::invalid(
                 line,
                 "quantile values must not be negative",
@@ -391,10 +392,7 @@ impl Rules {
                 format!("{suffix} value must not be NaN"),
             ));
         }
-        let negative_sum_allowed = t == MetricType::Histogram
-            && suffix == "_sum"
-            && fam.hist.has_negative_buckets
-            && !options.strict_negative_bucket_sum;
+        let negative_sum_allowed = lenient_signs && suffix == "_sum";
         if COUNTER_LIKE_NOT_NEGATIVE.contains(&suffix) && s.value < 0.0 && !negative_sum_allowed {
             return Err(ParseError::invalid(
                 line,
@@ -463,7 +461,7 @@ fn check_histogram(h: &HistGroup, name: &str, options: ParseOptions) -> Result<(
     if !(h.has_sum || h.has_gsum) && h.count.is_some() {
         return fail("_count without _sum");
     }
-    if h.has_negative_buckets && h.has_sum && options.strict_negative_bucket_sum {
+    if h.has_negative_buckets && h.has_sum && options.spec_strict_signs {
         return fail("_sum not allowed with negative buckets");
     }
     if !h.has_negative_buckets && h.has_negative_gsum {

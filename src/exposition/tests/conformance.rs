@@ -15,7 +15,7 @@ fn testdata(rel: &str) -> PathBuf {
 /// The OpenMetrics cases are judged by the specification, so the one knob where Vigil
 /// follows Prometheus by default is switched to the specification here.
 const SPEC: ParseOptions = ParseOptions {
-    strict_negative_bucket_sum: true,
+    spec_strict_signs: true,
 };
 
 fn run_case(dir: &Path) -> (bool, Result<(), ParseError>) {
@@ -73,9 +73,9 @@ fn openmetrics_conformance_all_cases() {
 }
 
 /// With default (Prometheus-compatible) options the only difference is the one documented
-/// case: a negative-bucket histogram with `_sum`.
+/// cases: negative summary quantiles/sums and a negative-bucket histogram with `_sum`.
 #[test]
-fn openmetrics_conformance_default_options_differ_only_on_negative_bucket_sum() {
+fn openmetrics_conformance_default_options_differ_only_on_signs() {
     let root = testdata("openmetrics/parsers");
     let mut accepted_bad = Vec::new();
     for entry in std::fs::read_dir(&root).unwrap() {
@@ -91,7 +91,15 @@ fn openmetrics_conformance_default_options_differ_only_on_negative_bucket_sum() 
             accepted_bad.push(dir.file_name().unwrap().to_string_lossy().into_owned());
         }
     }
-    assert_eq!(accepted_bad, vec!["bad_histograms_3".to_owned()]);
+    accepted_bad.sort();
+    assert_eq!(
+        accepted_bad,
+        [
+            "bad_counter_values_17",
+            "bad_counter_values_19",
+            "bad_histograms_3"
+        ]
+    );
 }
 
 fn errors_for(case: &str) -> ParseError {
