@@ -4,4 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
+mod openmetrics;
+mod text;
 mod textparse;
