@@ -5,5 +5,6 @@
 
 mod conformance;
 mod openmetrics;
+mod robustness;
 mod text;
 mod textparse;
