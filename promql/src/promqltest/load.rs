@@ -130,6 +130,10 @@ pub fn convert_nhcb(series: &[LoadedSeries]) -> Result<Vec<LoadedSeries>, String
     }
     let mut out = Vec::new();
     for (labels, by_ts) in groups {
+        if by_ts.is_empty() {
+            // Only histogram samples on the classic series: nothing to convert.
+            continue;
+        }
         let mut samples = Vec::with_capacity(by_ts.len());
         for (t_ms, p) in by_ts {
             let h = build_nhcb(p).map_err(|e| format!("converting {labels} at t={t_ms}: {e}"))?;
@@ -277,6 +281,8 @@ mod tests {
         assert!(load(bad).unwrap_err().contains("not cumulative"));
         let bad = "load_with_nhcb 1m\n  h_bucket{le=\"+Inf\"} 3\n  h_count 4\n";
         assert!(load(bad).unwrap_err().contains("count mismatch"));
+        let s = load("load_with_nhcb 1m\n  h_count {{count:1}}\n").unwrap();
+        assert_eq!(s.len(), 1, "histogram samples are not converted");
         let bad = "load_with_nhcb 1m\n  h_bucket 3\n";
         assert!(load(bad).is_err());
     }

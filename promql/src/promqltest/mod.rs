@@ -23,8 +23,8 @@ pub use parse::{
     parse_test, parse_test_file, Command, EvalCmd, EvalMode, LoadCmd, LoadSeries, TestFile,
 };
 pub use runner::{
-    run_file, run_file_with, run_test, Capabilities, EvalOutcome, EvalReport, FileReport,
-    RunOptions, TestEngine,
+    run_file, run_file_with, run_test, summarize, Capabilities, EvalOutcome, EvalReport,
+    FileReport, RunOptions, TestEngine,
 };
 pub use series::{is_stale_nan, stale_nan, SeqValue, STALE_NAN_BITS};
 pub use value::{

@@ -55,7 +55,9 @@ pub trait TestEngine {
     /// samples and same-timestamp samples with a different value, like a TSDB head.
     fn load(&mut self, series: &[LoadedSeries]) -> Result<(), Self::Error>;
 
-    /// Runs an instant query at `ts_ms`.
+    /// Runs an instant query at `ts_ms`. Warnings and infos are rendered as Prometheus renders
+    /// them (`PromQL warning: <text> (L:C)`, positions against `query` exactly as given,
+    /// de-duplicated by text); the error text carries no position suffix.
     fn instant(&mut self, query: &str, ts_ms: i64) -> QueryOutcome;
 
     /// Runs a range query.
@@ -177,6 +179,34 @@ impl FileReport {
         ));
         out
     }
+}
+
+/// A multi-file summary: one `file: N passed, M failed[, K skipped]` line per report, then
+/// the totals as `N passed, M failed` (with `, K skipped` when any were skipped).
+pub fn summarize(reports: &[FileReport]) -> String {
+    let mut out = String::new();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for r in reports {
+        let k: usize = r.skipped().values().sum();
+        out.push_str(&format!(
+            "{}: {} passed, {} failed",
+            r.file,
+            r.passed(),
+            r.failed()
+        ));
+        if k > 0 {
+            out.push_str(&format!(", {k} skipped"));
+        }
+        out.push('\n');
+        passed += r.passed();
+        failed += r.failed();
+        skipped += k;
+    }
+    out.push_str(&format!("{passed} passed, {failed} failed"));
+    if skipped > 0 {
+        out.push_str(&format!(", {skipped} skipped"));
+    }
+    out
 }
 
 /// Reads, parses and runs a script file with default options.

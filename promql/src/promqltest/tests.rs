@@ -500,14 +500,18 @@ fn load_errors_and_parse_errors_count_as_failures() {
         vec![(1, "out of order sample".to_string())]
     );
     assert!(report.summary().ends_with("1 passed, 1 failed"));
-    let report = run_test(
-        "x",
+    let bad = run_test(
+        "y",
         "eval instant at 1m\n",
         &mut engine,
         RunOptions::default(),
     );
-    assert!(report.parse_error.is_some());
-    assert!(report.summary().ends_with("0 passed, 1 failed"));
+    assert!(bad.parse_error.is_some());
+    assert!(bad.summary().ends_with("0 passed, 1 failed"));
+    assert_eq!(
+        super::summarize(&[report, bad]),
+        "x: 1 passed, 1 failed\ny: 0 passed, 1 failed\n1 passed, 2 failed"
+    );
 }
 
 #[test]
