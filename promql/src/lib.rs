@@ -1,3 +1,7 @@
-//! vigil-promql: the PromQL lexer, parser and type checker, the function table, and the
-//! evaluation engine. Reads storage only through `vigil_storage::Queryable`.
+//! vigil-promql: the PromQL lexer, parser and type checker, the function table, the
+//! evaluation engine, and the promqltest runner. Reads storage only through
+//! `vigil_storage::Queryable`.
+
+pub mod functions;
+pub mod parser;
 pub mod promqltest;
