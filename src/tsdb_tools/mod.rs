@@ -367,6 +367,7 @@ pub fn create_blocks_from_openmetrics(
                 &list,
                 bmin,
                 bmax,
+                dur,
                 BlockOrigin {
                     level: 1,
                     sources: Vec::new(),

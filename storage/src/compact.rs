@@ -12,13 +12,15 @@ use crate::block::{
     new_ulid, BlockCompaction, BlockDesc, BlockMeta, BlockStats, CHUNKS_DIRNAME, INDEX_FILENAME,
     META_VERSION,
 };
-use crate::chunkenc::{Encoding, XorEncoder};
+use std::sync::Arc;
+
+use crate::chunkenc::{Encoding, XorEncoder, XorIterator};
 use crate::chunks::ChunkWriter;
 use crate::error::{Error, Result};
-use crate::head::SAMPLES_PER_CHUNK;
+use crate::head::ChunkCutter;
 use crate::index::{ChunkMeta, IndexWriter};
 use crate::labels::Labels;
-use crate::querier::{Sample, Series};
+use crate::querier::{ChunkData, Sample, Series};
 use crate::tombstones::{self, Tombstones};
 
 /// Suffix of a block directory being written.
@@ -33,20 +35,50 @@ pub struct BlockOrigin {
     pub parents: Vec<BlockDesc>,
 }
 
-/// A series to be written into a block: its labels and a way to decode its samples.
+/// A series to be written into a block: its labels and the chunks to store.
 pub trait BlockSeries {
     /// The series' labels.
     fn labels(&self) -> &Labels;
-    /// All samples, sorted by time (`out` is cleared first).
-    fn samples_into(&self, out: &mut Vec<Sample>) -> Result<()>;
+    /// Appends to `out` the XOR chunks holding this series' samples in `[mint, maxt)`.
+    /// Chunks are reused byte for byte where possible (as Prometheus' compactor does);
+    /// otherwise samples are re-encoded with the head's chunk-cutting rules.
+    fn block_chunks(
+        &self,
+        mint: i64,
+        maxt: i64,
+        chunk_range_ms: i64,
+        out: &mut Vec<ChunkData>,
+    ) -> Result<()>;
 }
 
 impl BlockSeries for Series {
     fn labels(&self) -> &Labels {
         &self.labels
     }
-    fn samples_into(&self, out: &mut Vec<Sample>) -> Result<()> {
-        Series::samples_into(self, out)
+
+    fn block_chunks(
+        &self,
+        mint: i64,
+        maxt: i64,
+        chunk_range_ms: i64,
+        out: &mut Vec<ChunkData>,
+    ) -> Result<()> {
+        let mut chunks: Vec<&ChunkData> = self.chunks().iter().collect();
+        chunks.sort_by_key(|c| (c.min_time, c.max_time));
+        let reusable = !self.has_deletions()
+            && chunks.windows(2).all(|w| w[0].max_time < w[1].min_time)
+            && chunks
+                .iter()
+                .all(|c| c.min_time >= mint && c.max_time < maxt);
+        if reusable {
+            out.extend(chunks.into_iter().cloned());
+            return Ok(());
+        }
+        let mut samples = Vec::new();
+        self.samples_into(&mut samples)?;
+        samples.retain(|x| x.t >= mint && x.t < maxt);
+        encode_chunks(&samples, chunk_range_ms, out);
+        Ok(())
     }
 }
 
@@ -54,21 +86,65 @@ impl BlockSeries for (Labels, Vec<Sample>) {
     fn labels(&self) -> &Labels {
         &self.0
     }
-    fn samples_into(&self, out: &mut Vec<Sample>) -> Result<()> {
-        out.clear();
-        out.extend_from_slice(&self.1);
+
+    fn block_chunks(
+        &self,
+        mint: i64,
+        maxt: i64,
+        chunk_range_ms: i64,
+        out: &mut Vec<ChunkData>,
+    ) -> Result<()> {
+        let lo = self.1.partition_point(|x| x.t < mint);
+        let hi = self.1.partition_point(|x| x.t < maxt);
+        encode_chunks(&self.1[lo..hi], chunk_range_ms, out);
         Ok(())
     }
 }
 
+/// Encodes sorted samples into XOR chunks cut exactly as the head cuts them.
+pub fn encode_chunks(samples: &[Sample], chunk_range_ms: i64, out: &mut Vec<ChunkData>) {
+    let mut cur: Option<(XorEncoder, i64, i64, ChunkCutter)> = None;
+    for x in samples {
+        if let Some((enc, min, max, cutter)) = &mut cur {
+            if cutter.should_cut(enc.num_samples(), *min, *max, x.t) {
+                if let Some((enc, min, max, _)) = cur.take() {
+                    out.push(ChunkData {
+                        min_time: min,
+                        max_time: max,
+                        data: Arc::from(enc.bytes()),
+                    });
+                }
+            }
+        }
+        let c = cur.get_or_insert_with(|| {
+            (
+                XorEncoder::new(),
+                x.t,
+                x.t,
+                ChunkCutter::start(x.t, chunk_range_ms),
+            )
+        });
+        c.0.append(x.t, x.v);
+        c.2 = x.t;
+    }
+    if let Some((enc, min, max, _)) = cur {
+        out.push(ChunkData {
+            min_time: min,
+            max_time: max,
+            data: Arc::from(enc.bytes()),
+        });
+    }
+}
+
 /// Writes series (sorted by labels) restricted to `[mint, maxt)` as a new block under
-/// `parent`. Returns None (and writes nothing) when no sample falls in the range. Samples
-/// are decoded one series at a time, so memory stays bounded by the largest series.
+/// `parent`. Returns None (and writes nothing) when no sample falls in the range. Chunks are
+/// gathered one series at a time, so memory stays bounded by the largest series.
 pub fn write_block<S: BlockSeries>(
     parent: &Path,
     series: &[S],
     mint: i64,
     maxt: i64,
+    chunk_range_ms: i64,
     origin: BlockOrigin,
 ) -> Result<Option<BlockMeta>> {
     let _span = tracing::info_span!("write_block", mint, maxt, series = series.len()).entered();
@@ -76,8 +152,9 @@ pub fn write_block<S: BlockSeries>(
     let mut kept: Vec<usize> = Vec::new();
     let mut buf = Vec::new();
     for (i, s) in series.iter().enumerate() {
-        s.samples_into(&mut buf)?;
-        if buf.iter().any(|x| x.t >= mint && x.t < maxt) {
+        buf.clear();
+        s.block_chunks(mint, maxt, chunk_range_ms, &mut buf)?;
+        if !buf.is_empty() {
             kept.push(i);
         }
     }
@@ -91,7 +168,14 @@ pub fn write_block<S: BlockSeries>(
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)
         .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-    let res = write_block_files(&tmp, series, &kept, mint, maxt, &ulid, origin);
+    let res = write_block_files(
+        &tmp,
+        series,
+        &kept,
+        (mint, maxt, chunk_range_ms),
+        &ulid,
+        origin,
+    );
     let meta = match res {
         Ok(m) => m,
         Err(e) => {
@@ -108,8 +192,7 @@ fn write_block_files<S: BlockSeries>(
     dir: &Path,
     series: &[S],
     kept: &[usize],
-    mint: i64,
-    maxt: i64,
+    (mint, maxt, chunk_range_ms): (i64, i64, i64),
     ulid: &str,
     origin: BlockOrigin,
 ) -> Result<BlockMeta> {
@@ -125,31 +208,24 @@ fn write_block_files<S: BlockSeries>(
     iw.add_symbols(symbols.iter().map(|s| &**s))?;
     let mut stats = BlockStats::default();
     let mut metas = Vec::new();
-    let mut samples = Vec::new();
+    let mut chunks = Vec::new();
     for i in kept {
         let s = &series[*i];
-        s.samples_into(&mut samples)?;
-        samples.retain(|x| x.t >= mint && x.t < maxt);
+        chunks.clear();
+        s.block_chunks(mint, maxt, chunk_range_ms, &mut chunks)?;
         metas.clear();
-        for part in samples.chunks(usize::from(SAMPLES_PER_CHUNK)) {
-            let (Some(first), Some(last)) = (part.first(), part.last()) else {
-                continue;
-            };
-            let mut enc = XorEncoder::new();
-            for x in part {
-                enc.append(x.t, x.v);
-            }
-            let chunk_ref = cw.write_chunk(Encoding::Xor, enc.bytes())?;
+        for c in &chunks {
+            let chunk_ref = cw.write_chunk(Encoding::Xor, &c.data)?;
             metas.push(ChunkMeta {
-                min_time: first.t,
-                max_time: last.t,
+                min_time: c.min_time,
+                max_time: c.max_time,
                 chunk_ref,
             });
+            stats.num_samples += u64::from(XorIterator::new(&c.data).num_samples());
         }
         iw.add_series(s.labels(), &metas)?;
         stats.num_series += 1;
         stats.num_chunks += metas.len() as u64;
-        stats.num_samples += samples.len() as u64;
     }
     stats.num_float_samples = stats.num_samples;
     cw.close()?;

@@ -223,7 +223,14 @@ impl Db {
                     max_time: m.max_time,
                 }],
             };
-            compact::write_block(&self.dir, &series, m.min_time, m.max_time, origin)?;
+            compact::write_block(
+                &self.dir,
+                &series,
+                m.min_time,
+                m.max_time,
+                self.opts.min_block_duration_ms,
+                origin,
+            )?;
             self.delete_block_dirs(&[b.dir().to_path_buf()])?;
         }
         self.reload_blocks()
@@ -281,6 +288,7 @@ impl Db {
             &series,
             mint,
             maxt,
+            self.opts.min_block_duration_ms,
             BlockOrigin {
                 level: 1,
                 sources: Vec::new(),
@@ -344,7 +352,14 @@ impl Db {
                 })
                 .collect(),
         };
-        let res = compact::write_block(&self.dir, &series, mint, maxt, origin);
+        let res = compact::write_block(
+            &self.dir,
+            &series,
+            mint,
+            maxt,
+            self.opts.min_block_duration_ms,
+            origin,
+        );
         if let Err(e) = res {
             self.stats
                 .compactions_failed

@@ -72,6 +72,11 @@ impl Series {
         }
     }
 
+    /// Whether any sample of the series is deleted by a tombstone.
+    pub fn has_deletions(&self) -> bool {
+        !self.deleted.is_empty()
+    }
+
     /// The chunks overlapping the range (unsorted).
     pub fn chunks(&self) -> &[ChunkData] {
         &self.chunks

@@ -32,7 +32,7 @@ pub use append::{Appender, CommitStats};
 pub use read::HeadSeriesData;
 pub use replay::ReplayStats;
 pub(crate) use series::MemSeries;
-pub use series::SAMPLES_PER_CHUNK;
+pub use series::{ChunkCutter, SAMPLES_PER_CHUNK};
 pub use truncate::TruncateStats;
 
 /// Number of lock stripes for the series maps (a power of two).

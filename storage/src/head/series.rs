@@ -12,8 +12,48 @@ use crate::chunks::HeadChunkWriter;
 use crate::error::{Error, Result};
 use crate::labels::Labels;
 
-/// A chunk is cut after this many samples (as Prometheus' default `samplesPerChunk`).
+/// The number of samples a chunk aims for (Prometheus' default `samplesPerChunk`).
 pub const SAMPLES_PER_CHUNK: u16 = 120;
+
+/// Chunk cutting as Prometheus' head does it, so that Vigil's chunks have the same shape
+/// (and compress as well): a chunk may span at most to the end of its chunk-range window;
+/// once it holds a quarter of `SAMPLES_PER_CHUNK`, the end is re-predicted so that the rest
+/// of the window splits into equally full chunks; and a chunk never exceeds twice the target.
+#[derive(Clone, Copy, Debug)]
+pub struct ChunkCutter {
+    /// Timestamp at or after which the next sample starts a new chunk.
+    pub next_at: i64,
+}
+
+impl ChunkCutter {
+    /// State for a chunk whose first sample is at `t`.
+    pub fn start(t: i64, chunk_range_ms: i64) -> Self {
+        let start = t.div_euclid(chunk_range_ms) * chunk_range_ms;
+        ChunkCutter {
+            next_at: start.saturating_add(chunk_range_ms),
+        }
+    }
+
+    /// Called before appending a sample at `t` to a chunk that holds `num` samples spanning
+    /// `[min_t, max_t]`; returns whether the sample must go into a new chunk.
+    pub fn should_cut(&mut self, num: u16, min_t: i64, max_t: i64, t: i64) -> bool {
+        if num == SAMPLES_PER_CHUNK / 4 {
+            self.next_at = predict_chunk_end(min_t, max_t, self.next_at);
+        }
+        t >= self.next_at || num >= SAMPLES_PER_CHUNK * 2
+    }
+}
+
+/// Predicts the end of a chunk that has reached a quarter of its target size at `cur`, so
+/// that the time left until `max_t` is split into equal chunks.
+fn predict_chunk_end(start: i64, cur: i64, max_t: i64) -> i64 {
+    const RATIO_TO_FULL: f64 = 4.0;
+    let n = (max_t - start) as f64 / ((cur - start + 1) as f64 * RATIO_TO_FULL);
+    if n <= 1.0 {
+        return max_t;
+    }
+    (start as f64 + (max_t - start) as f64 / n.floor()) as i64
+}
 
 /// A full chunk that lives in `chunks_head/`.
 #[derive(Clone, Copy, Debug)]
@@ -28,9 +68,9 @@ pub(crate) struct OpenChunk {
     pub enc: XorEncoder,
     pub min_time: i64,
     pub max_time: i64,
-    /// Exclusive end of the chunk-range window this chunk belongs to: a chunk never
-    /// spans two block ranges.
-    pub end: i64,
+    /// When to cut this chunk (never later than the end of its chunk-range window, so a
+    /// chunk never spans two block ranges).
+    pub cutter: ChunkCutter,
 }
 
 /// Mutable state of a series, behind its own lock.
@@ -151,8 +191,10 @@ impl SeriesData {
             return Ok(AppendOutcome::Rejected);
         }
         let mut new_chunk = false;
-        let cut = match &self.open {
-            Some(o) => o.enc.num_samples() >= SAMPLES_PER_CHUNK || t >= o.end,
+        let cut = match &mut self.open {
+            Some(o) => o
+                .cutter
+                .should_cut(o.enc.num_samples(), o.min_time, o.max_time, t),
             None => false,
         };
         if cut {
@@ -162,12 +204,11 @@ impl SeriesData {
             Some(o) => o,
             None => {
                 new_chunk = true;
-                let start = t.div_euclid(chunk_range_ms) * chunk_range_ms;
                 self.open.insert(OpenChunk {
                     enc: XorEncoder::new(),
                     min_time: t,
                     max_time: t,
-                    end: start.saturating_add(chunk_range_ms),
+                    cutter: ChunkCutter::start(t, chunk_range_ms),
                 })
             }
         };
