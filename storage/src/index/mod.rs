@@ -21,6 +21,9 @@ pub use postings::{postings_for_matchers, PostingsSource};
 pub use reader::{ByteSlice, IndexReader};
 pub use writer::IndexWriter;
 
+/// The postings set type: series refs (offset / 16) as a compressed bitmap.
+pub use roaring::RoaringBitmap;
+
 /// Magic number at the start of every index file (big-endian).
 pub const MAGIC_INDEX: u32 = 0xBAAA_D700;
 /// The index format version we write and read.
