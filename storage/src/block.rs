@@ -119,7 +119,7 @@ impl BlockMeta {
 pub struct Block {
     dir: PathBuf,
     meta: BlockMeta,
-    index: IndexReader,
+    index: IndexReader<crate::fs::Mmap>,
     chunks: ChunkReader,
     tombstones: RwLock<Tombstones>,
     size_bytes: u64,
@@ -129,7 +129,8 @@ impl Block {
     /// Opens the block in `dir`.
     pub fn open(dir: &Path) -> Result<Block> {
         let meta = BlockMeta::read(dir)?;
-        let index = IndexReader::open(&dir.join(INDEX_FILENAME))?;
+        let index_path = dir.join(INDEX_FILENAME);
+        let index = IndexReader::from_bytes(crate::fs::Mmap::open(&index_path)?, &index_path)?;
         let chunks = ChunkReader::open(&dir.join(CHUNKS_DIRNAME))?;
         let tombstones = tombstones::read(dir)?;
         let size_bytes = dir_size(dir);
@@ -159,7 +160,7 @@ impl Block {
     }
 
     /// The index reader.
-    pub fn index(&self) -> &IndexReader {
+    pub fn index(&self) -> &IndexReader<crate::fs::Mmap> {
         &self.index
     }
 

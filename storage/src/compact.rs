@@ -196,7 +196,9 @@ fn write_block_files<S: BlockSeries>(
     ulid: &str,
     origin: BlockOrigin,
 ) -> Result<BlockMeta> {
-    let mut symbols = BTreeSet::new();
+    // Prometheus' compactor always includes the empty string in the symbol table.
+    let mut symbols: BTreeSet<Arc<str>> = BTreeSet::new();
+    symbols.insert(Arc::from(""));
     for i in kept {
         for l in series[*i].labels() {
             symbols.insert(l.name.clone());
