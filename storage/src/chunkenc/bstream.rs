@@ -100,54 +100,76 @@ impl BitWriter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EndOfStream;
 
-/// Reads bits, most significant first, from a borrowed byte slice.
+/// Reads bits, most significant first, from a borrowed byte slice through a 64-bit buffer
+/// refilled a word at a time.
 #[derive(Debug, Clone)]
 pub(crate) struct BitReader<'a> {
     data: &'a [u8],
-    /// Position of the next bit to read, counted from the start of `data`.
-    pos: usize,
+    /// Next byte of `data` to load into `buf`.
+    next_byte: usize,
+    /// Buffered bits, left-aligned: the next bit to read is bit 63.
+    buf: u64,
+    /// Number of valid bits in `buf`.
+    valid: u32,
 }
+
+/// Longest read served from the buffer in one step; longer reads are split.
+const MAX_BUFFERED_READ: u32 = 56;
 
 impl<'a> BitReader<'a> {
     /// A reader at the first bit of `data`.
     pub(crate) fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0 }
+        BitReader {
+            data,
+            next_byte: 0,
+            buf: 0,
+            valid: 0,
+        }
     }
 
     /// Position of the next bit, counted from the start of the slice.
     #[inline]
     pub(crate) fn bit_pos(&self) -> usize {
-        self.pos
+        self.next_byte * BITS_PER_BYTE - self.valid as usize
     }
 
-    /// Bits left to read.
+    /// Loads whole bytes into the buffer until it holds more than 56 bits or the data ends.
     #[inline]
-    fn remaining(&self) -> usize {
-        self.data.len() * BITS_PER_BYTE - self.pos
+    fn refill(&mut self) {
+        let free_bytes = (64 - self.valid) / 8;
+        if free_bytes == 0 {
+            return;
+        }
+        if let Some(s) = self.data.get(self.next_byte..self.next_byte + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(s);
+            let word = u64::from_be_bytes(w);
+            let take = free_bytes * 8;
+            // `valid` < 64 here since free_bytes > 0; keep only the `take` new bits.
+            let new_bits =
+                (word >> self.valid) & !(u64::MAX.checked_shr(self.valid + take).unwrap_or(0));
+            self.buf |= new_bits;
+            self.valid += take;
+            self.next_byte += free_bytes as usize;
+        } else {
+            while self.valid <= 56 {
+                let Some(&b) = self.data.get(self.next_byte) else {
+                    break;
+                };
+                self.buf |= u64::from(b) << (56 - self.valid);
+                self.valid += 8;
+                self.next_byte += 1;
+            }
+        }
     }
 
-    /// Reads up to 57 bits without advancing: the next `nbits` bits right-aligned. The caller
-    /// has checked that enough bits remain.
+    /// Takes `nbits` (1..=valid) bits from the buffer.
     #[inline]
-    fn peek_small(&self, nbits: u32) -> u64 {
-        debug_assert!((1..=57).contains(&nbits));
-        let byte = self.pos / BITS_PER_BYTE;
-        let shift = (self.pos % BITS_PER_BYTE) as u32;
-        let word = match self.data.get(byte..byte + 8) {
-            Some(s) => {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(s);
-                u64::from_be_bytes(w)
-            }
-            None => {
-                // Near the end: gather what is left, zero-filled.
-                let mut w = [0u8; 8];
-                let tail = self.data.get(byte..).unwrap_or(&[]);
-                w[..tail.len()].copy_from_slice(tail);
-                u64::from_be_bytes(w)
-            }
-        };
-        (word << shift) >> (64 - nbits)
+    fn take(&mut self, nbits: u32) -> u64 {
+        let v = self.buf >> (64 - nbits);
+        self.buf = self.buf.checked_shl(nbits).unwrap_or(0);
+        self.valid -= nbits;
+        v
     }
 
     /// Reads `nbits` bits (0..=64).
@@ -156,52 +178,47 @@ impl<'a> BitReader<'a> {
         if nbits == 0 {
             return Ok(0);
         }
-        if nbits as usize > self.remaining() {
-            return Err(EndOfStream);
-        }
-        if nbits <= 57 {
-            let v = self.peek_small(nbits);
-            self.pos += nbits as usize;
-            Ok(v)
-        } else {
-            let hi = self.peek_small(32);
-            self.pos += 32;
+        if nbits > MAX_BUFFERED_READ {
+            let hi = self.read_bits(32)?;
             let lo_bits = nbits - 32;
-            let lo = self.peek_small(lo_bits);
-            self.pos += lo_bits as usize;
-            Ok((hi << lo_bits) | lo)
+            let lo = self.read_bits(lo_bits)?;
+            return Ok((hi << lo_bits) | lo);
         }
+        if nbits > self.valid {
+            self.refill();
+            if nbits > self.valid {
+                return Err(EndOfStream);
+            }
+        }
+        Ok(self.take(nbits))
     }
 
     /// Reads one bit.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn read_bit(&mut self) -> Result<bool, EndOfStream> {
-        let byte = *self.data.get(self.pos / BITS_PER_BYTE).ok_or(EndOfStream)?;
-        let bit = (byte >> (7 - (self.pos % BITS_PER_BYTE))) & 1;
-        self.pos += 1;
-        Ok(bit == 1)
+        Ok(self.read_bits(1)? == 1)
     }
 
     /// Counts leading one bits, consuming them and the terminating zero, up to `max` ones (the
     /// terminating zero is not read when `max` ones were seen). Returns the count.
     #[inline]
     pub(crate) fn read_unary_prefix(&mut self, max: u32) -> Result<u32, EndOfStream> {
-        let avail = self.remaining().min(max as usize) as u32;
-        if avail == max && max <= 57 {
-            let bits = self.peek_small(max);
-            // Left-align the peeked bits and count ones from the top.
-            let ones = (!(bits << (64 - max))).leading_zeros().min(max);
+        debug_assert!((1..=MAX_BUFFERED_READ).contains(&max));
+        if max > self.valid {
+            self.refill();
+        }
+        if max <= self.valid {
+            let ones = (!self.buf).leading_zeros().min(max);
             let consumed = if ones == max { max } else { ones + 1 };
-            self.pos += consumed as usize;
+            self.take(consumed);
             return Ok(ones);
         }
-        let mut ones = 0;
-        while ones < max {
-            if !self.read_bit()? {
-                return Ok(ones);
-            }
-            ones += 1;
+        // Fewer than `max` bits left: the prefix must end within them.
+        let ones = (!self.buf).leading_zeros().min(self.valid);
+        if ones == self.valid {
+            return Err(EndOfStream);
         }
+        self.take(ones + 1);
         Ok(ones)
     }
 
@@ -243,7 +260,7 @@ mod tests {
             assert_eq!(r.read_bits(n).unwrap(), val(i, n), "width {n}");
         }
         // Only padding is left.
-        assert!(r.remaining() < 8);
+        assert!(buf.len() * 8 - r.bit_pos() < 8);
     }
 
     #[test]
@@ -278,18 +295,24 @@ mod tests {
     fn unary_prefix_slow_path_near_end() {
         let buf = [0b1101_0000u8];
         let mut r = BitReader::new(&buf);
-        r.pos = 5; // 3 bits left: 000
+        r.read_bits(5).unwrap(); // 3 bits left: 000
         assert_eq!(r.read_unary_prefix(4).unwrap(), 0);
         let mut r = BitReader::new(&buf);
-        r.pos = 6; // bits left: 00
+        r.read_bits(6).unwrap(); // bits left: 00
         assert_eq!(r.read_unary_prefix(4).unwrap(), 0);
         let buf = [0b0000_0111u8];
         let mut r = BitReader::new(&buf);
-        r.pos = 5; // bits left: 111, then the end
+        r.read_bits(5).unwrap(); // bits left: 111, then the end
         assert_eq!(r.read_unary_prefix(4), Err(EndOfStream));
         let mut r = BitReader::new(&buf);
-        r.pos = 4; // bits left: 0111
+        r.read_bits(4).unwrap(); // bits left: 0111
         assert_eq!(r.read_unary_prefix(4).unwrap(), 0);
         assert_eq!(r.read_unary_prefix(4), Err(EndOfStream));
+        // A prefix ending exactly at the last bit.
+        let buf = [0b0000_0110u8];
+        let mut r = BitReader::new(&buf);
+        r.read_bits(5).unwrap(); // bits left: 110
+        assert_eq!(r.read_unary_prefix(4).unwrap(), 2);
+        assert_eq!(r.bit_pos(), 8);
     }
 }

@@ -334,6 +334,20 @@ fn samples_adapter_and_full_chunk() {
     assert_eq!(n, u16::MAX as usize);
 }
 
+/// The head keeps one encoder per active series; its fixed part must stay small.
+#[test]
+fn encoder_state_is_small() {
+    assert!(std::mem::size_of::<XorEncoder>() <= 64);
+    // A fresh encoder holds one small allocation.
+    assert!(XorEncoder::new().heap_bytes() <= 128);
+    let mut e = XorEncoder::new();
+    for i in 0..120 {
+        e.append(i * 15_000, 1.0 + i as f64);
+    }
+    let c = e.finish();
+    assert_eq!(c.num_samples(), 120);
+}
+
 fn arb_timestamps() -> impl Strategy<Value = Vec<i64>> {
     (
         any::<i64>(),
