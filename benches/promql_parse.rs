@@ -13,7 +13,7 @@ const QUERIES: &[&str] = &[
     "100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[2m])))",
     "node_filesystem_avail_bytes{fstype!~\"tmpfs|overlay\"} / node_filesystem_size_bytes < 0.1 and on (instance, device) node_filesystem_readonly == 0",
     "topk(10, sum without (instance) (rate(container_cpu_usage_seconds_total{namespace=\"prod\"}[1m])))",
-    "max_over_time(rate(errors_total[1m])[1h:30s]) offset 1d",
+    "max_over_time(rate(errors_total[1m])[1h:30s] offset 1d)",
     "label_replace(up{job=\"api\"}, \"host\", \"$1\", \"instance\", \"(.*):.*\")",
     "(sum(rate(a_total[5m])) by (x) > bool 5) * on (x) group_left (team) team_info",
     "predict_linear(node_filesystem_free_bytes[6h], 4 * 3600) < 0",
@@ -29,6 +29,19 @@ fn bench(c: &mut Criterion) {
     g.bench_function("dashboard_queries", |b| {
         b.iter(|| {
             for q in QUERIES {
+                let _ = black_box(parse_expr_with(black_box(q), &opts));
+            }
+        })
+    });
+    let plain: Vec<&str> = QUERIES
+        .iter()
+        .copied()
+        .filter(|q| !q.contains('~'))
+        .collect();
+    g.throughput(Throughput::Elements(plain.len() as u64));
+    g.bench_function("dashboard_queries_without_regex_matchers", |b| {
+        b.iter(|| {
+            for q in &plain {
                 let _ = black_box(parse_expr_with(black_box(q), &opts));
             }
         })
