@@ -7,10 +7,12 @@ pub mod ast;
 pub mod check;
 pub mod duration;
 pub mod lexer;
+mod modifiers;
 pub mod parse;
 pub mod preprocess;
 pub mod printer;
 pub mod quote;
+pub mod token;
 
 use std::fmt;
 

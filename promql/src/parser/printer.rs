@@ -276,7 +276,13 @@ impl Display for Expr {
                     f.write_str(&format_float(n.val))
                 }
             }
-            Expr::StringLiteral(s) => write_go_quoted(f, &s.val),
+            Expr::StringLiteral(s) => {
+                // Go would print U+FFFD raw, which its own lexer then rejects; escaping it
+                // keeps print → parse round-trips working.
+                let mut q = String::with_capacity(s.val.len() + 2);
+                write_go_quoted(&mut q, &s.val)?;
+                f.write_str(&q.replace('\u{FFFD}', "\\ufffd"))
+            }
             Expr::VectorSelector(v) => v.fmt(f),
             Expr::MatrixSelector(m) => m.fmt(f),
             Expr::Subquery(s) => s.fmt(f),
