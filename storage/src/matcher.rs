@@ -168,17 +168,18 @@ const MAX_SET_MATCHES: usize = 256;
 
 impl FastRegex {
     fn compile(re: &str) -> Result<FastRegex> {
-        let anchored = format!("^(?s:{re})$");
-        let compiled = regex::Regex::new(&anchored)
-            .map_err(|e| Error::InvalidMatcher(format!("invalid regex {re:?}: {e}")))?;
+        // Analyse first: the common shapes never need the (costly to build) regex engine.
         let hir = regex_syntax::ParserBuilder::new()
             .dot_matches_new_line(true)
             .build()
-            .parse(re)
-            .ok();
-        Ok(hir
-            .and_then(|h| analyse(&h))
-            .unwrap_or(FastRegex::Regex(compiled)))
+            .parse(re);
+        if let Some(fast) = hir.as_ref().ok().and_then(analyse) {
+            return Ok(fast);
+        }
+        let anchored = format!("^(?s:{re})$");
+        let compiled = regex::Regex::new(&anchored)
+            .map_err(|e| Error::InvalidMatcher(format!("invalid regex {re:?}: {e}")))?;
+        Ok(FastRegex::Regex(compiled))
     }
 
     fn matches(&self, v: &str) -> bool {
