@@ -85,7 +85,33 @@ pub struct Db {
     wal: Arc<vigil_wal::Wal>,
     compact_lock: Mutex<()>,
     replay: ReplayStats,
+    /// Held for the life of the Db: an exclusive lock on `<dir>/lock` so that two processes
+    /// never open the same directory for writing.
+    _lock_file: std::fs::File,
     pub stats: DbStats,
+}
+
+/// Name of the lock file in the data directory (as Prometheus).
+pub const LOCK_FILENAME: &str = "lock";
+
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join(LOCK_FILENAME);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Other(format!(
+            "{} is locked: another process has this data directory open",
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::io(format!("locking {}", path.display()), e))
+        }
+    }
 }
 
 impl Db {
@@ -93,6 +119,7 @@ impl Db {
     pub fn open(dir: &Path, opts: DbOptions) -> Result<Arc<Db>> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let lock_file = lock_dir(dir)?;
         remove_tmp_dirs(dir)?;
         let blocks = load_blocks(dir)?;
         let head = Head::new(
@@ -122,6 +149,7 @@ impl Db {
             wal,
             compact_lock: Mutex::new(()),
             replay,
+            _lock_file: lock_file,
             stats: DbStats::default(),
         }))
     }

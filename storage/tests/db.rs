@@ -262,3 +262,37 @@ fn concurrent_appenders() {
     assert_eq!(got.len(), 100);
     assert!(got.iter().all(|(_, s)| s.len() == 200));
 }
+
+#[test]
+fn size_retention_and_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        dir.path(),
+        DbOptions {
+            retention_ms: 0,
+            retention_bytes: 1,
+            ..DbOptions::default()
+        },
+    )
+    .unwrap();
+    // A second writer on the same directory is refused while the first is open.
+    let second = Db::open(dir.path(), opts());
+    assert!(second.is_err());
+    assert!(second.err().unwrap().to_string().contains("locked"));
+    fill(&db, 4, 0, 9 * H);
+    db.compact().unwrap();
+    // Everything beyond 1 byte goes: only what the WAL and head hold remains queryable.
+    assert!(db.blocks().is_empty());
+    assert!(
+        db.stats
+            .blocks_deleted_retention_size
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+    let got = select(&*db, &[name_eq("requests_total")], 0, 9 * H);
+    assert!(got
+        .iter()
+        .all(|(_, s)| s.iter().all(|x| x.t >= db.head().min_time())));
+    drop(db);
+    assert!(Db::open(dir.path(), opts()).is_ok());
+}
