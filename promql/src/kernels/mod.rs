@@ -27,9 +27,11 @@
 //! * Histogram samples are out of scope: the caller drops series/steps that Prometheus
 //!   handles as native histograms, or emits the mixed-type annotations itself.
 
+pub mod math;
 pub mod over_time;
 pub mod range;
 pub mod stats;
+pub mod time;
 
 /// A float sample: (timestamp in ms, value).
 pub type Point = (i64, f64);
