@@ -88,7 +88,7 @@ pub fn civil_from_unix(secs: i64) -> CivilTime {
 /// values outside the i64 range give `i64::MIN`, as Go does on amd64.
 pub fn unix_seconds_from_value(v: f64) -> i64 {
     const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
-    if v.is_nan() || v >= TWO_POW_63 || v < -TWO_POW_63 {
+    if !(-TWO_POW_63..TWO_POW_63).contains(&v) {
         return i64::MIN;
     }
     v as i64
