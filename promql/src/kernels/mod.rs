@@ -27,6 +27,7 @@
 //! * Histogram samples are out of scope: the caller drops series/steps that Prometheus
 //!   handles as native histograms, or emits the mixed-type annotations itself.
 
+pub mod histogram;
 pub mod math;
 pub mod over_time;
 pub mod range;
