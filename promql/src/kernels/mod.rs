@@ -28,6 +28,7 @@
 //!   handles as native histograms, or emits the mixed-type annotations itself.
 
 pub mod histogram;
+pub mod labels;
 pub mod math;
 pub mod over_time;
 pub mod range;
