@@ -668,4 +668,111 @@ mod tests {
                 .is_nan()
         );
     }
+
+    /// extended_vectors.test "PROM-52 complete dataset": load 15s, `1+1x4 9+1x4`.
+    fn prom52() -> Vec<Point> {
+        let mut v = expand(1.0, 1.0, 4);
+        v.extend(expand(9.0, 1.0, 4));
+        series(15_000, &v)
+    }
+
+    /// Anchored/smoothed increase over `[1m]` at `t_s` seconds; the caller's extended
+    /// selection reaches one lookback (5m) back, and for smoothed one lookback ahead.
+    fn extended_increase(t_s: i64, smoothed: bool) -> Option<f64> {
+        let (t, range, lookback) = (t_s * 1000, MIN, 5 * MIN);
+        let ahead = if smoothed { lookback } else { 0 };
+        let sel: Vec<Point> = prom52()
+            .into_iter()
+            .filter(|p| p.0 > t - range - lookback && p.0 <= t + ahead)
+            .collect();
+        extended_rate(&Window::new(&sel, t - range, t), smoothed, true, false)
+    }
+
+    #[test]
+    fn anchored_and_smoothed_increase() {
+        let anchored = [
+            (5, 0.0),
+            (20, 1.0),
+            (35, 2.0),
+            (50, 3.0),
+            (65, 4.0),
+            (80, 7.0),
+            (95, 7.0),
+            (110, 7.0),
+            (125, 7.0),
+        ];
+        for (t, want) in anchored {
+            assert_eq!(extended_increase(t, false), Some(want), "anchored at {t}s");
+        }
+        let smoothed = [
+            (5, 1.0 / 3.0),
+            (20, 4.0 / 3.0),
+            (35, 7.0 / 3.0),
+            (50, 10.0 / 3.0),
+            (65, 5.0),
+            (80, 7.0),
+            (95, 7.0),
+            (110, 7.0),
+            (125, 6.0),
+        ];
+        for (t, want) in smoothed {
+            assert!(
+                close(extended_increase(t, true), want),
+                "smoothed at {t}s: {:?}",
+                extended_increase(t, true)
+            );
+        }
+        // Plain increase on the same data, for contrast (extrapolated).
+        let plain = [(20, 1.833333333), (50, 4.0), (80, 8.0), (125, 4.0)];
+        for (t, want) in plain {
+            let got = at(&prom52(), t * 1000, MIN, increase).unwrap();
+            assert!((got - want).abs() < 1e-6, "plain at {t}s: {got}");
+        }
+        assert_eq!(at(&prom52(), 5000, MIN, increase), None);
+        // Nothing after the range start: no result.
+        let old = [(0, 1.0)];
+        assert_eq!(
+            extended_rate(&Window::new(&old, 1000, 61_000), false, true, false),
+            None
+        );
+        assert_eq!(
+            extended_rate(&Window::new(&[], 1000, 61_000), true, true, false),
+            None
+        );
+        // rate divides by the range.
+        let sel: Vec<Point> = prom52().into_iter().filter(|p| p.0 <= 80_000).collect();
+        assert_eq!(
+            extended_rate(&Window::new(&sel, 20_000, 80_000), false, true, true),
+            Some(7.0 / 60.0)
+        );
+    }
+
+    #[test]
+    fn extend_points_and_anchor() {
+        let pts = prom52();
+        // Anchored at 80s over [1m]: anchor value 2 at 20s, inner 30..75s, last value at 80s.
+        let sel: Vec<Point> = pts.iter().copied().filter(|p| p.0 <= 80_000).collect();
+        let ext = extend_points(&sel, 20_000, 80_000, false);
+        assert_eq!(
+            ext,
+            vec![
+                (20_000, 2.0),
+                (30_000, 3.0),
+                (45_000, 4.0),
+                (60_000, 5.0),
+                (75_000, 9.0),
+                (80_000, 9.0)
+            ]
+        );
+        // Smoothed: interpolated at both ends.
+        let ext = extend_points(&pts, 5_000, 65_000, true);
+        assert_eq!(ext.first().unwrap().0, 5_000);
+        assert!((ext.first().unwrap().1 - 4.0 / 3.0).abs() < 1e-12);
+        assert!((ext.last().unwrap().1 - 19.0 / 3.0).abs() < 1e-12);
+        assert_eq!(ext.len(), 6); // 5s, 15s, 30s, 45s, 60s, 65s
+        assert!(extend_points(&[], 0, 1, true).is_empty());
+        assert_eq!(anchored_first_index(&pts, 20_000), Some(1));
+        assert_eq!(anchored_first_index(&pts, -1), Some(0));
+        assert_eq!(anchored_first_index(&pts, 135_000), None);
+    }
 }
