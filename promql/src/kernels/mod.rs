@@ -18,6 +18,29 @@
 //! | [`histogram`] | classic-histogram `histogram_quantile` / `histogram_fraction` over `le` buckets |
 //! | [`labels`] | `label_replace`, `label_join` |
 //!
+//! # Which kernel backs which function
+//!
+//! * `rate`/`increase`/`delta`: [`range::extrapolated_rate`] (`is_counter`, `is_rate`) =
+//!   (true, true) / (true, false) / (false, false); with start timestamps
+//!   [`range::extrapolated_rate_st`] (warn once per series on `start_time_overlap`);
+//!   `anchored`/`smoothed` selectors: [`range::extended_rate`] over the extended selection.
+//! * `irate`/`idelta`/`resets`/`changes`/`deriv`/`predict_linear`: same-named functions in
+//!   [`range`]; for anchored `resets`/`changes` slice the points from
+//!   [`range::anchored_first_index`].
+//! * `*_over_time`, `ts_of_*_over_time`, `mad_over_time`, `quantile_over_time`,
+//!   `double_exponential_smoothing`: same-named functions in [`over_time`].
+//! * Aggregations: `sum` → [`stats::SumAcc`], `avg` → [`stats::AvgAcc`],
+//!   `stddev`/`stdvar` → [`stats::VarianceAcc`], `min`/`max` → [`stats::min_step`] /
+//!   [`stats::max_step`], `quantile` → [`stats::quantile`] (warn when
+//!   [`stats::is_invalid_quantile`]).
+//! * Element-wise functions: [`math`] and [`time`] (date functions without an argument
+//!   use [`time::unix_seconds_from_eval_ts`] and [`time::civil_from_unix`]).
+//! * `histogram_quantile(s)`/`histogram_fraction` on classic buckets:
+//!   [`histogram::bucket_quantile`] (report `forced_monotonicity` as the info
+//!   annotation) / [`histogram::bucket_fraction`].
+//! * `label_replace`/`label_join`: [`labels::LabelReplace`] / [`labels::label_join`];
+//!   errors are [`KernelError`]s whose text is Prometheus' message.
+//!
 //! # Conventions
 //!
 //! * A range-vector kernel receives one series at one step as a [`Window`]: the float
