@@ -20,8 +20,9 @@ pub struct BucketQuantile {
     pub value: f64,
     /// Counts had to be raised to make them monotonic; Prometheus then adds the info
     /// annotation "input to histogram_quantile needed to be fixed for monotonicity (see
-    /// https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)"
-    /// with `min_bucket`, `max_bucket` and `max_diff` as details.
+    /// <https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile>)"
+    /// followed by ", from buckets {min_bucket} to {max_bucket}, with a max diff of
+    /// {max_diff:.2g}, over N samples from T1 to T2" (merged over the steps it occurs in).
     pub forced_monotonicity: bool,
     /// Tiny (relative < [`SMALL_DELTA_TOLERANCE`]) differences were ignored.
     pub fixed_precision: bool,
