@@ -3,5 +3,6 @@
 //! `vigil_storage::Queryable`.
 
 pub mod functions;
+pub mod kernels;
 pub mod parser;
 pub mod promqltest;
