@@ -270,7 +270,7 @@ fn parse_item<'a>(s: &'a str, out: &mut Vec<SeqValue>) -> Result<&'a str, String
     if let Some(rest) = s.strip_prefix('_') {
         if let Some(rest) = rest.strip_prefix('x') {
             let (k, rest) = parse_count(rest)?;
-            out.extend(std::iter::repeat(SeqValue::Omitted).take(check_count(k)?));
+            out.extend(std::iter::repeat_n(SeqValue::Omitted, check_count(k)?));
             return item_end(rest);
         }
         out.push(SeqValue::Omitted);
@@ -286,7 +286,7 @@ fn parse_item<'a>(s: &'a str, out: &mut Vec<SeqValue>) -> Result<&'a str, String
         if let Some(rest) = rest.strip_prefix('x') {
             let (k, rest) = parse_count(rest)?;
             let count = check_count(k)?.saturating_add(1);
-            out.extend(std::iter::repeat(SeqValue::Histogram(first)).take(count));
+            out.extend(std::iter::repeat_n(SeqValue::Histogram(first), count));
             return item_end(rest);
         }
         if let Some(op) = rest.chars().next().filter(|c| *c == '+' || *c == '-') {
@@ -316,7 +316,7 @@ fn parse_item<'a>(s: &'a str, out: &mut Vec<SeqValue>) -> Result<&'a str, String
     if let Some(rest) = rest.strip_prefix('x') {
         let (k, rest) = parse_count(rest)?;
         let count = check_count(k)?.saturating_add(1);
-        out.extend(std::iter::repeat(SeqValue::Float(start)).take(count));
+        out.extend(std::iter::repeat_n(SeqValue::Float(start), count));
         return item_end(rest);
     }
     if rest.starts_with(['+', '-']) {
@@ -394,7 +394,7 @@ fn parse_st_item(item: &str, out: &mut Vec<Option<i64>>) -> Result<(), String> {
         if k == 0 || !rest.is_empty() {
             return Err("invalid repeat count".to_string());
         }
-        out.extend(std::iter::repeat(None).take(check_count(k)?));
+        out.extend(std::iter::repeat_n(None, check_count(k)?));
         return Ok(());
     }
     let (base, rest) = parse_signed_duration_prefix(item)?;
