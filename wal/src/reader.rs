@@ -254,6 +254,12 @@ impl Reader {
                     ),
                 ));
             };
+            if typ == FragmentType::PageTerm {
+                return Err(self.corrupt(
+                    damage_at,
+                    format!("padding byte with flags set ({type_byte:#04x})"),
+                ));
+            }
             let hdr = &self.page[pos..pos + HEADER_SIZE];
             let len =
                 u16::from_be_bytes([hdr[HEADER_LEN_OFFSET], hdr[HEADER_LEN_OFFSET + 1]]) as usize;
