@@ -42,9 +42,12 @@ fn run(wal: &Arc<Wal>, records: &Arc<Vec<Vec<u8>>>, writers: usize, iters: u64) 
             let records = records.clone();
             std::thread::spawn(move || {
                 for i in 0..iters as usize {
-                    let at = ((i * writers + w) * RECORDS_PER_BATCH) % (records.len() - RECORDS_PER_BATCH);
-                    let batch: Vec<&[u8]> =
-                        records[at..at + RECORDS_PER_BATCH].iter().map(|r| r.as_slice()).collect();
+                    let at = ((i * writers + w) * RECORDS_PER_BATCH)
+                        % (records.len() - RECORDS_PER_BATCH);
+                    let batch: Vec<&[u8]> = records[at..at + RECORDS_PER_BATCH]
+                        .iter()
+                        .map(|r| r.as_slice())
+                        .collect();
                     if let Err(e) = wal.log(&batch) {
                         panic!("benchmark write failed: {e}");
                     }

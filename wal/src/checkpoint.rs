@@ -130,9 +130,10 @@ pub fn checkpoint(
     let previous = last_checkpoint(dir)?;
     let mut from = first;
     if let Some((index, _)) = &previous {
-        if *index > last {
+        if *index >= last {
+            // Rewriting checkpoint.<last> in place would need a moment with no checkpoint.
             return Err(Error::InvalidArgument(format!(
-                "checkpoint {index:08} already covers more than segment {last:08}"
+                "checkpoint {index:08} already covers segment {last:08}"
             )));
         }
         if first > index + 1 {
@@ -169,7 +170,6 @@ pub fn checkpoint(
             return Err(e);
         }
     };
-    remove_dir_if_exists(&final_dir)?;
     fs::rename(&tmp_dir, &final_dir)
         .ctx(|| format!("rename {} to {}", tmp_dir.display(), final_dir.display()))?;
     sync_dir(dir)?;

@@ -134,6 +134,11 @@ fn checkpoint_refuses_gaps_and_missing_segments() {
         checkpoint(dir, 2, 2, &mut filter, &opts()),
         Err(Error::InvalidArgument(_))
     ));
+    // Checkpoint 0 already covers segment 0.
+    assert!(matches!(
+        checkpoint(dir, 0, 0, &mut filter, &opts()),
+        Err(Error::InvalidArgument(_))
+    ));
     fs::remove_file(dir.join("00000002")).unwrap();
     assert!(matches!(
         checkpoint(dir, 1, 3, &mut filter, &opts()),
