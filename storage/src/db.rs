@@ -140,6 +140,9 @@ impl Db {
                 compress: opts.wal_compression,
             },
         )?);
+        if replay.corruption.is_some() {
+            wal.note_corruption();
+        }
         head.set_wal(wal.clone())?;
         Ok(Arc::new(Db {
             dir: dir.to_path_buf(),
