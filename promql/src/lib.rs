@@ -4,5 +4,6 @@
 
 pub mod engine;
 pub mod functions;
+pub mod kernels;
 pub mod parser;
 pub mod promqltest;
