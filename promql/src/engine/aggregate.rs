@@ -318,11 +318,11 @@ impl Evaluator<'_, '_> {
                 }
             }
             _ => {
-                if max_p < 1.0 {
-                    return Ok(Vec::new());
-                }
                 if param.iter().any(|p| p.is_nan()) {
                     return exec_err("Parameter value is NaN");
+                }
+                if max_p < 1.0 {
+                    return Ok(Vec::new());
                 }
                 if min_p <= i64::MIN as f64 {
                     return exec_err(format!("Scalar value {min_p} underflows int64"));

@@ -1,7 +1,7 @@
 //! Function dispatch: maps every `FunctionId` of the function table to its evaluation —
 //! pointwise math on instant vectors, range-vector functions over sliding windows, time and
 //! date functions, label manipulation, sorting, `absent*`, `scalar`/`vector` and classic
-//! `histogram_quantile`. Numeric kernels live in `rangefn`/`histogram`; this module handles
+//! `histogram_quantile`. Numeric kernels live in `crate::kernels` (range functions) and `histogram`; this module handles
 //! arguments, labels and name dropping. It never reads storage except through selectors.
 
 use std::collections::HashMap;
@@ -14,9 +14,11 @@ use super::annotations::Annotation;
 use super::error::{exec_err, Result};
 use super::eval::{empty_metric, Evaluator};
 use super::histogram::histogram_quantile;
-use super::rangefn as k;
 use super::value::{ESeries, EVal, Point};
 use crate::functions::FunctionId;
+use crate::kernels as kn;
+use crate::kernels::over_time as ko;
+use crate::kernels::range as kr;
 use crate::parser::ast::{Call, Expr};
 
 const MS_PER_SECOND: f64 = 1000.0;
@@ -656,6 +658,7 @@ impl Evaluator<'_, '_> {
             self.check_interrupt()?;
             let mut points = Vec::new();
             let mut series_peak = 0usize;
+            let mut buf: Vec<kn::Point> = Vec::new();
             input.for_each_window(si, |step, w| {
                 if w.is_empty() {
                     return;
@@ -670,53 +673,40 @@ impl Evaluator<'_, '_> {
                         .copied()
                         .unwrap_or(f64::NAN)
                 };
+                buf.clear();
+                buf.extend(w.iter().map(|x| (x.t, x.v)));
+                let win = kn::Window::new(&buf, r - range_ms, r);
                 let v = match id {
-                    F::Rate => k::extrapolated_rate(w, r, range_ms, true, true),
-                    F::Increase => k::extrapolated_rate(w, r, range_ms, true, false),
-                    F::Delta => k::extrapolated_rate(w, r, range_ms, false, false),
-                    F::Irate => k::instant_value(w, true),
-                    F::Idelta => k::instant_value(w, false),
-                    F::Deriv => (w.len() >= 2).then(|| k::linear_regression(w, w[0].t).0),
-                    F::PredictLinear => (w.len() >= 2).then(|| {
-                        let (slope, icpt) = k::linear_regression(w, self.step_ts(step));
-                        slope * p(0) + icpt
-                    }),
-                    F::AvgOverTime => Some(k::avg_over_time(w)),
-                    F::SumOverTime => Some(k::sum_over_time(w)),
-                    F::CountOverTime => Some(w.len() as f64),
-                    F::MinOverTime => Some(k::min_over_time(w)),
-                    F::MaxOverTime => Some(k::max_over_time(w)),
-                    F::StddevOverTime => Some(k::variance_over_time(w).sqrt()),
-                    F::StdvarOverTime => Some(k::variance_over_time(w)),
-                    F::LastOverTime => w.last().map(|x| x.v),
-                    F::FirstOverTime => w.first().map(|x| x.v),
-                    F::PresentOverTime => Some(1.0),
-                    F::QuantileOverTime => Some(k::quantile_over_time(p(0), w)),
-                    F::MadOverTime => Some(k::mad_over_time(w)),
-                    F::Changes => Some(k::changes(w)),
-                    F::Resets => Some(k::resets(w)),
-                    F::TsOfFirstOverTime => w.first().map(|x| x.t as f64 / MS_PER_SECOND),
-                    F::TsOfLastOverTime => w.last().map(|x| x.t as f64 / MS_PER_SECOND),
-                    F::TsOfMaxOverTime => {
-                        let mut best = w[0];
-                        for x in w {
-                            if x.v >= best.v || best.v.is_nan() {
-                                best = *x;
-                            }
-                        }
-                        Some(best.t as f64 / MS_PER_SECOND)
+                    F::Rate => kr::extrapolated_rate(&win, true, true),
+                    F::Increase => kr::extrapolated_rate(&win, true, false),
+                    F::Delta => kr::extrapolated_rate(&win, false, false),
+                    F::Irate => kr::irate(&win),
+                    F::Idelta => kr::idelta(&win),
+                    F::Deriv => kr::deriv(&win),
+                    F::PredictLinear => kr::predict_linear(&win, p(0), self.step_ts(step)),
+                    F::AvgOverTime => ko::avg_over_time(&win),
+                    F::SumOverTime => ko::sum_over_time(&win),
+                    F::CountOverTime => ko::count_over_time(&win),
+                    F::MinOverTime => ko::min_over_time(&win),
+                    F::MaxOverTime => ko::max_over_time(&win),
+                    F::StddevOverTime => ko::stddev_over_time(&win),
+                    F::StdvarOverTime => ko::stdvar_over_time(&win),
+                    F::LastOverTime => ko::last_over_time(&win),
+                    F::FirstOverTime => ko::first_over_time(&win),
+                    F::PresentOverTime => ko::present_over_time(&win),
+                    F::QuantileOverTime => ko::quantile_over_time(&win, p(0)),
+                    F::MadOverTime => ko::mad_over_time(&win),
+                    F::Changes => kr::changes(&win),
+                    F::Resets => kr::resets(&win),
+                    F::TsOfFirstOverTime => ko::ts_of_first_over_time(&win),
+                    F::TsOfLastOverTime => ko::ts_of_last_over_time(&win),
+                    F::TsOfMaxOverTime => ko::ts_of_max_over_time(&win),
+                    F::TsOfMinOverTime => ko::ts_of_min_over_time(&win),
+                    F::DoubleExponentialSmoothing => {
+                        ko::double_exponential_smoothing(&win, p(0), p(1))
+                            .ok()
+                            .flatten()
                     }
-                    F::TsOfMinOverTime => {
-                        let mut best = w[0];
-                        for x in w {
-                            if x.v <= best.v || best.v.is_nan() {
-                                best = *x;
-                            }
-                        }
-                        Some(best.t as f64 / MS_PER_SECOND)
-                    }
-                    F::DoubleExponentialSmoothing => k::double_exponential_smoothing(w, p(0), p(1)),
-                    F::AbsentOverTime => None,
                     _ => None,
                 };
                 if let Some(v) = v {

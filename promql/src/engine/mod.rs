@@ -14,7 +14,6 @@ mod eval;
 mod functions;
 mod histogram;
 pub mod memstore;
-mod rangefn;
 mod selector;
 pub mod test_engine;
 pub mod value;
