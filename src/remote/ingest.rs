@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 
 use vigil_storage::record::{MetricType, RefMetadata};
-use vigil_storage::{Appender, Db, Error as StorageError, Labels};
+use vigil_storage::{Appender, Db, Error as StorageError, Labels, Matcher, Queryable};
 
 use super::error::Result;
 use super::metrics::RejectReason;
@@ -177,6 +177,8 @@ pub struct Ingest<'a> {
     out: Outcome,
     /// Metadata added to the appender: (series ref, fingerprint).
     pending_meta: Vec<(u64, u64)>,
+    /// Samples refused as out of order, checked before commit for being identical resends.
+    out_of_order: Vec<(Labels, i64, f64)>,
 }
 
 impl<'a> Ingest<'a> {
@@ -190,6 +192,7 @@ impl<'a> Ingest<'a> {
             accepted: 0,
             out: Outcome::default(),
             pending_meta: Vec::new(),
+            out_of_order: Vec::new(),
         }
     }
 
@@ -255,7 +258,10 @@ impl<'a> Ingest<'a> {
                     series_ref = Some(r);
                     self.accepted += 1;
                 }
-                Err(StorageError::OutOfOrderSample) => r.out_of_order += 1,
+                Err(StorageError::OutOfOrderSample) => {
+                    r.out_of_order += 1;
+                    self.out_of_order.push((labels.clone(), t, v));
+                }
                 Err(StorageError::OutOfBounds) => r.out_of_bounds += 1,
                 Err(StorageError::DuplicateSample) => r.duplicate += 1,
                 Err(StorageError::TooFarInFuture) => r.too_far_in_future += 1,
@@ -295,7 +301,10 @@ impl<'a> Ingest<'a> {
     }
 
     /// Commits (WAL fsync) and returns the outcome; counters are updated only now.
-    pub fn commit(self) -> Result<Outcome> {
+    pub fn commit(mut self) -> Result<Outcome> {
+        let resent = self.identical_resends()?;
+        self.out.rejected.out_of_order -= resent;
+        self.accepted += resent;
         let Ingest {
             rx,
             db,
@@ -329,6 +338,43 @@ impl<'a> Ingest<'a> {
             logged.extend(pending_meta);
         }
         Ok(out)
+    }
+}
+
+impl Ingest<'_> {
+    /// How many out-of-order samples are already stored with the same timestamp and the
+    /// same value bits: a sender resending a request whose answer it lost. Those count as
+    /// written (a silent no-op), as the storage does for its newest sample.
+    fn identical_resends(&mut self) -> Result<u64> {
+        if self.out_of_order.is_empty() {
+            return Ok(0);
+        }
+        let mut cands = std::mem::take(&mut self.out_of_order);
+        cands.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut found = 0;
+        let mut i = 0;
+        while i < cands.len() {
+            let labels = &cands[i].0;
+            let j = i + cands[i..].iter().take_while(|c| &c.0 == labels).count();
+            let (mint, maxt) = (cands[i].1, cands[j - 1].1);
+            let matchers: Vec<Matcher> = labels
+                .iter()
+                .map(|l| Matcher::equal(&l.name, &l.value))
+                .collect();
+            let q = self.db.querier(mint, maxt)?;
+            let mut stored: HashMap<i64, u64> = HashMap::new();
+            for s in q.select(&matchers)?.iter().filter(|s| &s.labels == labels) {
+                for smp in s.samples()? {
+                    stored.insert(smp.t, smp.v.to_bits());
+                }
+            }
+            found += cands[i..j]
+                .iter()
+                .filter(|c| stored.get(&c.1) == Some(&c.2.to_bits()))
+                .count() as u64;
+            i = j;
+        }
+        Ok(found)
     }
 }
 
