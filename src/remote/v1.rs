@@ -22,8 +22,8 @@ pub const MESSAGE_NAME: &str = "prometheus.WriteRequest";
 const MAX_FAMILIES: usize = 100_000;
 
 /// Decodes a decompressed RW 1.0 body.
-pub fn decode(body: Bytes) -> Result<WriteRequest> {
-    WriteRequest::decode(body).map_err(|e| Error::Protobuf {
+pub fn decode(body: impl Into<Bytes>) -> Result<WriteRequest> {
+    WriteRequest::decode(body.into()).map_err(|e| Error::Protobuf {
         message: MESSAGE_NAME,
         reason: e.to_string(),
     })

@@ -24,8 +24,8 @@ use super::Receiver;
 pub const MESSAGE_NAME: &str = "io.prometheus.write.v2.Request";
 
 /// Decodes a decompressed RW 2.0 body.
-pub fn decode(body: Bytes) -> Result<RequestV2> {
-    RequestV2::decode(body).map_err(|e| Error::Protobuf {
+pub fn decode(body: impl Into<Bytes>) -> Result<RequestV2> {
+    RequestV2::decode(body.into()).map_err(|e| Error::Protobuf {
         message: MESSAGE_NAME,
         reason: e.to_string(),
     })
