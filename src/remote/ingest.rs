@@ -402,3 +402,77 @@ pub fn wall_clock_ms() -> i64 {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::remote::Limits;
+    use vigil_storage::DbOptions;
+
+    fn meta(help: &str) -> FamilyMeta {
+        FamilyMeta {
+            metric_type: MetricType::Counter,
+            help: help.into(),
+            unit: String::new(),
+        }
+    }
+
+    #[test]
+    fn metadata_is_logged_only_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let rx = Receiver::new(Limits::default());
+        let labels = Labels::from_pairs(&[("__name__", "c_total")]).unwrap();
+        let t = wall_clock_ms();
+        let applied = |rx: &Receiver| rx.metrics.metadata_applied.load(Ordering::Relaxed);
+        for (i, help) in ["a", "a", "b", "b"].iter().enumerate() {
+            let mut ing = Ingest::new(&rx, &db);
+            let r = ing
+                .append_series(&labels, std::iter::once((t + i as i64, 1.0)))
+                .unwrap()
+                .unwrap();
+            ing.metadata(r, &meta(help));
+            ing.metadata(r, &meta(help));
+            let out = ing.commit().unwrap();
+            assert_eq!(out.samples_written, 1);
+        }
+        assert_eq!(applied(&rx), 2, "logged for 'a' once and for 'b' once");
+        let md = db.head().metadata_by_metric();
+        assert_eq!(md["c_total"][0].help, "b");
+    }
+
+    #[test]
+    fn family_lookup_strips_known_suffixes() {
+        let mut f = HashMap::new();
+        f.insert("req_seconds".to_string(), meta("h"));
+        assert!(family_for(&f, "req_seconds_bucket").is_some());
+        assert!(family_for(&f, "req_seconds_count").is_some());
+        assert!(family_for(&f, "req_seconds").is_some());
+        assert!(family_for(&f, "req_seconds_other").is_none());
+    }
+
+    #[test]
+    fn message_names_every_reason() {
+        let o = Outcome {
+            samples_written: 3,
+            rejected: Rejected {
+                out_of_bounds: 2,
+                histograms: 1,
+                limited_series: 1,
+                limited_series_samples: 4,
+                first_limit: Some("x".into()),
+                ..Rejected::default()
+            },
+            ..Outcome::default()
+        };
+        let m = o.message(600_000);
+        assert!(m.contains("stored 3 samples"), "{m}");
+        assert!(m.contains("2 samples too old"), "{m}");
+        assert!(m.contains("1 native histogram samples"), "{m}");
+        assert!(
+            m.contains("skipped 1 series over limits with 4 samples (first: x)"),
+            "{m}"
+        );
+    }
+}
