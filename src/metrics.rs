@@ -182,6 +182,7 @@ pub fn render(state: &AppState) -> String {
     );
     wal_metrics(&mut o, db.wal());
     process_metrics(&mut o, state);
+    crate::remote::render_metrics(&mut o.0);
     o.0
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP server: accepts connections on the listen address (hyper 1, HTTP/1.1) and routes
 //! requests. For now it serves the lifecycle endpoints `/-/healthy` and `/-/ready` and
-//! Vigil's own `/metrics`; the Prometheus API routes are added by the API module. Handlers
+//! Vigil's own `/metrics`, and hands `/api/v1/write` to the remote-write receiver; the
+//! Prometheus API routes are added by the API module. Handlers
 //! never panic on bad input; unknown routes are 404 and wrong methods 405.
 
 use std::convert::Infallible;
@@ -71,6 +72,9 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
             "text/plain; version=0.0.4; charset=utf-8",
             crate::metrics::render(&state),
         ),
+        "/api/v1/write" => {
+            crate::remote::handle(crate::remote::global(), state.db.clone(), req).await
+        }
         "/-/healthy" | "/-/ready" | "/metrics" => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain; charset=utf-8",
