@@ -6,5 +6,8 @@
 pub mod exposition;
 pub mod flags;
 pub mod metrics;
+pub mod rules;
 pub mod server;
+pub mod slo;
+pub mod template;
 pub mod tsdb_tools;

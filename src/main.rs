@@ -46,10 +46,25 @@ enum Command {
         #[command(subcommand)]
         cmd: vigil::tsdb_tools::TsdbCommand,
     },
+    /// Check rule files (mirrors `promtool check`).
+    Check {
+        #[command(subcommand)]
+        cmd: vigil::rules::check::CheckCommand,
+    },
+    /// SLO tools: `slo generate FILE` prints the rule file generated from an SLO spec.
+    Slo {
+        #[command(subcommand)]
+        cmd: vigil::slo::SloCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check { cmd }) => return ExitCode::from(vigil::rules::check::run(cmd)),
+        Some(Command::Slo { cmd }) => return ExitCode::from(vigil::slo::run(cmd)),
+        _ => {}
+    }
     if let Some(Command::Tsdb { cmd }) = cli.command {
         return match vigil::tsdb_tools::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,
