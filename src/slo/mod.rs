@@ -103,3 +103,6 @@ pub fn run(cmd: SloCommand) -> u8 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
