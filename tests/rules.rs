@@ -158,6 +158,32 @@ fn promtool_rule_files_check_as_upstream() {
 }
 
 #[test]
+fn features_file_needs_experimental_parser_features() {
+    let f = shared("promtool-rules/features.yml");
+    let out = vigil_bin()
+        .args(["check", "rules"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = vigil_bin()
+        .args([
+            "check",
+            "rules",
+            "--enable-feature=promql-experimental-functions,promql-duration-expr",
+            "--enable-feature=promql-extended-range-selectors,promql-binop-fill-modifiers",
+        ])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn template_errors_in_alerts_are_reported() {
     let text = "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        labels:\n          sev: '{{ nope }}'\n        annotations:\n          summary: '{{ $labels.instance'\n";
     let errs = vigil::rules::parse_rules(text, &LoadOptions::default()).unwrap_err();

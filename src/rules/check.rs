@@ -112,6 +112,10 @@ pub enum CheckCommand {
         /// Make lint findings fatal (exit code 1).
         #[arg(long = "lint-fatal")]
         lint_fatal: bool,
+        /// PromQL features to enable (comma-separated or repeated): promql-experimental-functions,
+        /// promql-duration-expr, promql-extended-range-selectors, promql-binop-fill-modifiers.
+        #[arg(long = "enable-feature", value_delimiter = ',')]
+        enable_feature: Vec<String>,
     },
 }
 
@@ -123,11 +127,22 @@ pub fn run(cmd: CheckCommand) -> u8 {
             ignore_unknown_fields,
             lint,
             lint_fatal,
+            enable_feature,
         } => {
-            let opts = LoadOptions {
+            let mut opts = LoadOptions {
                 ignore_unknown_fields,
                 ..LoadOptions::default()
             };
+            for f in &enable_feature {
+                let p = &mut opts.validate.parser;
+                match f.as_str() {
+                    "promql-experimental-functions" => p.enable_experimental_functions = true,
+                    "promql-duration-expr" => p.enable_duration_expressions = true,
+                    "promql-extended-range-selectors" => p.enable_extended_range_selectors = true,
+                    "promql-binop-fill-modifiers" => p.enable_binop_fill = true,
+                    other => eprintln!("warning: unknown feature flag {other:?} ignored"),
+                }
+            }
             let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
             let lint_duplicates = lint
                 .split(',')
