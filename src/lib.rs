@@ -7,5 +7,8 @@ pub mod exposition;
 pub mod flags;
 pub mod metrics;
 pub mod remote;
+pub mod rules;
 pub mod server;
+pub mod slo;
+pub mod template;
 pub mod tsdb_tools;

@@ -53,6 +53,16 @@ enum Command {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// Check rule files (mirrors `promtool check`).
+    Check {
+        #[command(subcommand)]
+        cmd: vigil::rules::check::CheckCommand,
+    },
+    /// SLO tools: `slo generate FILE` prints the rule file generated from an SLO spec.
+    Slo {
+        #[command(subcommand)]
+        cmd: vigil::slo::SloCommand,
+    },
 }
 
 /// Runs `vigil promql-test FILE...`; fails when any eval failed.
@@ -78,6 +88,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::PromqlTest { files }) = &cli.command {
         return promql_test(files);
+    }
+    match cli.command {
+        Some(Command::Check { cmd }) => return ExitCode::from(vigil::rules::check::run(cmd)),
+        Some(Command::Slo { cmd }) => return ExitCode::from(vigil::slo::run(cmd)),
+        _ => {}
     }
     if let Some(Command::Tsdb { cmd }) = cli.command {
         return match vigil::tsdb_tools::run(cmd) {
