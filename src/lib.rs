@@ -8,3 +8,4 @@ pub mod flags;
 pub mod metrics;
 pub mod server;
 pub mod tsdb_tools;
+pub mod config;
