@@ -3,9 +3,10 @@
 //! flag parsing and the command-line data tools. Adapters parse input, call the libraries
 //! and map their errors.
 
+pub mod config;
 pub mod exposition;
 pub mod flags;
 pub mod metrics;
+pub mod scrape;
 pub mod server;
 pub mod tsdb_tools;
-pub mod config;
