@@ -10,3 +10,9 @@ pub mod relabel;
 pub mod target;
 
 pub use target::{DroppedTarget, Target, TargetGroup};
+pub mod http;
+pub mod manager;
+pub mod scrape_loop;
+
+pub use manager::{DroppedStatus, ScrapeManager, TargetStatus};
+pub use scrape_loop::TargetHealth;
