@@ -7,6 +7,7 @@ pub mod config;
 pub mod exposition;
 pub mod flags;
 pub mod metrics;
+pub mod reload;
 pub mod scrape;
 pub mod server;
 pub mod tsdb_tools;
