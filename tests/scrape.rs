@@ -4,7 +4,6 @@
 //! file SD and the `Reloader`, and a real `prometheus-node-exporter` when installed.
 #![allow(clippy::unwrap_used)]
 
-#[allow(dead_code)]
 mod common;
 
 use std::convert::Infallible;
