@@ -19,6 +19,14 @@ pub const DEFAULT_SCHEME: &str = "http";
 /// Default `refresh_interval` of file service discovery.
 pub const DEFAULT_FILE_SD_REFRESH: Duration = Duration::from_secs(300);
 
+/// `scrape_protocols` values Vigil can parse (the protobuf format is not among them).
+pub const SUPPORTED_SCRAPE_PROTOCOLS: [&str; 4] = [
+    "OpenMetricsText1.0.0",
+    "OpenMetricsText0.0.1",
+    "PrometheusText1.0.0",
+    "PrometheusText0.0.4",
+];
+
 fn default_true() -> bool {
     true
 }
@@ -276,6 +284,14 @@ impl ScrapeConfig {
                 "metrics_path {:?} must start with '/' for scrape config with job name {job:?}",
                 self.metrics_path
             ));
+        }
+        for p in self.scrape_protocols.iter().flatten() {
+            if !SUPPORTED_SCRAPE_PROTOCOLS.contains(&p.as_str()) {
+                return Err(format!(
+                    "unsupported scrape protocol {p:?} for job {job:?} (supported: {})",
+                    SUPPORTED_SCRAPE_PROTOCOLS.join(", ")
+                ));
+            }
         }
         self.validate_http_client()
             .map_err(|e| format!("{e} (job {job:?})"))?;

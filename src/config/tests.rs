@@ -144,6 +144,7 @@ fn validation_errors_name_the_problem() {
         ("remote_write:\n  - url: http://x\n    queue_config: {max_shard: 1}\n", "unknown field `max_shard`"),
         ("alerting:\n  alertmanagers:\n    - api_version: v1\n", "api version"),
         ("global:\n  external_labels: {'1x': y}\n", "is not a valid label name"),
+        ("scrape_configs:\n  - job_name: a\n    scrape_protocols: [PrometheusProto]\n", "unsupported scrape protocol"),
     ];
     for (yaml, want) in cases {
         let e = err(yaml);
