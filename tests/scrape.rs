@@ -309,7 +309,7 @@ async fn honor_labels_and_exported_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let db = open_db(dir.path());
     let srv = TestServer::start(Page::text(
-        "m{job=\"exposed\",instance=\"x\"} 1\nn{job=\"\"} 2\n",
+        "m{job=\"exposed\",instance=\"x\"} 1\nn{job=\"\"} 2\ndup 1\ndup 2\n",
     ))
     .await;
     let inst = srv.instance();
