@@ -3,11 +3,14 @@
 //! flag parsing, the remote-write receiver and the command-line data tools. Adapters parse input, call the libraries
 //! and map their errors.
 
+pub mod config;
 pub mod exposition;
 pub mod flags;
 pub mod metrics;
+pub mod reload;
 pub mod remote;
 pub mod rules;
+pub mod scrape;
 pub mod server;
 pub mod slo;
 pub mod template;

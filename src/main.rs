@@ -10,6 +10,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use vigil::flags::{parse_bytes, parse_duration_ms};
+use vigil::reload::Reloader;
+use vigil::scrape::ScrapeManager;
 use vigil::server::{self, AppState};
 use vigil_storage::{Db, DbOptions};
 
@@ -35,6 +37,12 @@ struct Cli {
     /// Compress the WAL with snappy.
     #[arg(long = "storage.tsdb.wal-compression", default_value_t = true, action = clap::ArgAction::Set)]
     wal_compression: bool,
+    /// Prometheus configuration file path. Without it, Vigil scrapes itself every 15s.
+    #[arg(long = "config.file")]
+    config_file: Option<PathBuf>,
+    /// Enable shutdown and reload via HTTP request (`POST /-/reload`).
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -53,10 +61,10 @@ enum Command {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
-    /// Check rule files (mirrors `promtool check`).
+    /// Check resources for validity (mirrors `promtool check`).
     Check {
         #[command(subcommand)]
-        cmd: vigil::rules::check::CheckCommand,
+        cmd: CheckCommand,
     },
     /// SLO tools: `slo generate FILE` prints the rule file generated from an SLO spec.
     Slo {
@@ -84,13 +92,52 @@ fn promql_test(files: &[std::path::PathBuf]) -> ExitCode {
     }
 }
 
+#[derive(Subcommand, Debug)]
+enum CheckCommand {
+    /// Check if the config files are valid or not.
+    Config {
+        /// The config files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    #[command(flatten)]
+    Other(vigil::rules::check::CheckCommand),
+}
+
+/// `vigil check config FILE...`: promtool's output and exit status.
+fn check_config(files: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        let (report, valid) = vigil::config::check_config_report(f);
+        if valid {
+            print!("{report}");
+        } else {
+            eprint!("{report}");
+        }
+        ok &= valid;
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::PromqlTest { files }) = &cli.command {
         return promql_test(files);
     }
+    if let Some(Command::Check {
+        cmd: CheckCommand::Config { files },
+    }) = &cli.command
+    {
+        return check_config(files);
+    }
     match cli.command {
-        Some(Command::Check { cmd }) => return ExitCode::from(vigil::rules::check::run(cmd)),
+        Some(Command::Check {
+            cmd: CheckCommand::Other(cmd),
+        }) => return ExitCode::from(vigil::rules::check::run(cmd)),
         Some(Command::Slo { cmd }) => return ExitCode::from(vigil::slo::run(cmd)),
         _ => {}
     }
@@ -147,10 +194,17 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         let dir = cli.storage_path.clone();
         tracing::info!(path = %dir.display(), "opening storage");
         let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts)).await??;
+        let scrape = ScrapeManager::new(db.clone());
+        let reloader = Reloader::new(cli.config_file.clone(), &cli.listen_address, scrape.clone());
+        reloader.reload().await?;
+        let sighup = spawn_sighup_reloader(reloader.clone());
         let state = Arc::new(AppState {
             db: db.clone(),
             ready: std::sync::atomic::AtomicBool::new(false),
             start_time: std::time::SystemTime::now(),
+            scrape: scrape.clone(),
+            reloader,
+            enable_lifecycle: cli.enable_lifecycle,
         });
         state.ready.store(true, Ordering::Release);
         tracing::info!("server is ready to receive web requests");
@@ -158,6 +212,8 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("shutting down");
         compactor.abort();
+        sighup.abort();
+        scrape.stop().await;
         tokio::task::spawn_blocking(move || db.close()).await??;
         tracing::info!("storage closed; bye");
         Ok(())
@@ -177,6 +233,26 @@ fn spawn_compactor(db: Arc<Db>) -> tokio::task::JoinHandle<()> {
                 Err(e) => tracing::error!(error = %e, "compaction task failed"),
             }
         }
+    })
+}
+
+/// Reloads the configuration on every SIGHUP; a bad file is logged and ignored.
+fn spawn_sighup_reloader(reloader: Arc<Reloader>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP; reload via /-/reload only");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("received SIGHUP, reloading configuration");
+                let _ = reloader.reload().await;
+            }
+        }
+        #[cfg(not(unix))]
+        drop(reloader);
     })
 }
 

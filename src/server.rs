@@ -21,11 +21,20 @@ use tokio::net::TcpListener;
 
 use vigil_storage::Db;
 
+use crate::reload::Reloader;
+use crate::scrape::ScrapeManager;
+
 /// State shared by all handlers.
 pub struct AppState {
     pub db: Arc<Db>,
     pub ready: AtomicBool,
     pub start_time: std::time::SystemTime,
+    /// Active scrape pools and targets (for `/api/v1/targets`).
+    pub scrape: Arc<ScrapeManager>,
+    /// Loads and applies the configuration (SIGHUP, `/-/reload`).
+    pub reloader: Arc<Reloader>,
+    /// `--web.enable-lifecycle`: whether `/-/reload` may be called.
+    pub enable_lifecycle: bool,
 }
 
 /// A response with a body of bytes.
@@ -75,7 +84,8 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
         "/api/v1/write" => {
             crate::remote::handle(crate::remote::global(), state.db.clone(), req).await
         }
-        "/-/healthy" | "/-/ready" | "/metrics" => text(
+        "/-/reload" if method == Method::POST || method == Method::PUT => reload(&state).await,
+        "/-/healthy" | "/-/ready" | "/metrics" | "/-/reload" => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain; charset=utf-8",
             "Method Not Allowed\n",
@@ -84,6 +94,27 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
             "404 page not found\n",
+        ),
+    }
+}
+
+/// `POST /-/reload`: 403 unless `--web.enable-lifecycle`; 500 with the reason when the new
+/// configuration is rejected (the old one keeps running).
+async fn reload(state: &AppState) -> Resp {
+    let plain = "text/plain; charset=utf-8";
+    if !state.enable_lifecycle {
+        return text(
+            StatusCode::FORBIDDEN,
+            plain,
+            "Lifecycle API is not enabled.\n",
+        );
+    }
+    match state.reloader.reload().await {
+        Ok(()) => text(StatusCode::OK, plain, ""),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            plain,
+            format!("failed to reload config: {e}\n"),
         ),
     }
 }

@@ -262,9 +262,10 @@ impl Db {
                 self.opts.min_block_duration_ms,
                 origin,
             )?;
+            self.reload_blocks()?;
             self.delete_block_dirs(&[b.dir().to_path_buf()])?;
         }
-        self.reload_blocks()
+        Ok(())
     }
 
     /// Runs every due compaction: head → 2h blocks, then block merges, then retention.
@@ -398,9 +399,11 @@ impl Db {
             return Err(e);
         }
         self.note_compaction(start);
+        // Make the new block visible before the old ones disappear, so that no query sees
+        // neither (overlapping blocks are deduplicated by the querier meanwhile).
+        self.reload_blocks()?;
         let dirs: Vec<PathBuf> = blocks.iter().map(|b| b.dir().to_path_buf()).collect();
-        self.delete_block_dirs(&dirs)?;
-        self.reload_blocks()
+        self.delete_block_dirs(&dirs)
     }
 
     fn note_compaction(&self, start: Instant) {
