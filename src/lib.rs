@@ -3,6 +3,7 @@
 //! flag parsing and the command-line data tools. Adapters parse input, call the libraries
 //! and map their errors.
 
+pub mod api;
 pub mod exposition;
 pub mod flags;
 pub mod metrics;

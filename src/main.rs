@@ -35,6 +35,24 @@ struct Cli {
     /// Compress the WAL with snappy.
     #[arg(long = "storage.tsdb.wal-compression", default_value_t = true, action = clap::ArgAction::Set)]
     wal_compression: bool,
+    /// Prometheus configuration file (the embedded default scrapes Vigil itself).
+    #[arg(long = "config.file")]
+    config_file: Option<PathBuf>,
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    query_timeout: String,
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    query_max_samples: usize,
+    /// The maximum lookback duration for retrieving metrics during expression evaluations.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    query_lookback_delta: String,
+    /// Enable shutdown and reload via HTTP request (`/-/quit`, `/-/reload`).
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
+    /// Enable API endpoints for admin control actions (`/api/v1/admin/...`).
+    #[arg(long = "web.enable-admin-api")]
+    enable_admin_api: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -92,6 +110,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         max_block_duration_ms: vigil_storage::db::default_max_block_duration(retention_ms),
         ..DbOptions::default()
     };
+    let api = api_config(&cli)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -107,17 +126,72 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             db: db.clone(),
             ready: std::sync::atomic::AtomicBool::new(false),
             start_time: std::time::SystemTime::now(),
+            api,
         });
         state.ready.store(true, Ordering::Release);
         tracing::info!("server is ready to receive web requests");
         let compactor = spawn_compactor(db.clone());
-        server::serve(listener, state, shutdown_signal()).await?;
+        let quit_state = state.clone();
+        let stop = async move {
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = quit_state.api.quit.notified() => tracing::info!("received /-/quit"),
+            }
+        };
+        server::serve(listener, state, stop).await?;
         tracing::info!("shutting down");
         compactor.abort();
         tokio::task::spawn_blocking(move || db.close()).await??;
         tracing::info!("storage closed; bye");
         Ok(())
     })
+}
+
+/// API options and the `/api/v1/status/flags` table from the command line; loads
+/// `--config.file` (a bad file stops startup).
+fn api_config(cli: &Cli) -> anyhow::Result<vigil::api::ApiConfig> {
+    let timeout_ms = parse_duration_ms(&cli.query_timeout)
+        .map_err(|e| anyhow::anyhow!("--query.timeout: {e}"))?;
+    let lookback_delta_ms = parse_duration_ms(&cli.query_lookback_delta)
+        .map_err(|e| anyhow::anyhow!("--query.lookback-delta: {e}"))?;
+    let mut flags = std::collections::BTreeMap::new();
+    let mut flag = |k: &str, v: String| {
+        flags.insert(k.to_string(), v);
+    };
+    flag("storage.tsdb.path", cli.storage_path.display().to_string());
+    flag("web.listen-address", cli.listen_address.clone());
+    flag("storage.tsdb.retention.time", cli.retention_time.clone());
+    flag("storage.tsdb.retention.size", cli.retention_size.clone());
+    flag(
+        "storage.tsdb.wal-compression",
+        cli.wal_compression.to_string(),
+    );
+    flag(
+        "config.file",
+        cli.config_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    );
+    flag("query.timeout", cli.query_timeout.clone());
+    flag("query.max-samples", cli.query_max_samples.to_string());
+    flag("query.lookback-delta", cli.query_lookback_delta.clone());
+    flag("web.enable-lifecycle", cli.enable_lifecycle.to_string());
+    flag("web.enable-admin-api", cli.enable_admin_api.to_string());
+    let cfg = vigil::api::ApiConfig {
+        query_timeout: std::time::Duration::from_millis(timeout_ms.max(0) as u64),
+        max_samples: cli.query_max_samples,
+        lookback_delta_ms,
+        enable_admin_api: cli.enable_admin_api,
+        enable_lifecycle: cli.enable_lifecycle,
+        flags,
+        config_file: cli.config_file.clone(),
+        ..vigil::api::ApiConfig::default()
+    };
+    if cli.config_file.is_some() {
+        vigil::api::lifecycle::reload(&cfg).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    Ok(cfg)
 }
 
 /// Runs compaction, head truncation and retention every minute in the background.

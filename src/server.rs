@@ -1,7 +1,8 @@
 //! The HTTP server: accepts connections on the listen address (hyper 1, HTTP/1.1) and routes
-//! requests. For now it serves the lifecycle endpoints `/-/healthy` and `/-/ready` and
-//! Vigil's own `/metrics`; the Prometheus API routes are added by the API module. Handlers
-//! never panic on bad input; unknown routes are 404 and wrong methods 405.
+//! requests: the lifecycle endpoints `/-/healthy`, `/-/ready`, `/-/reload`, `/-/quit`,
+//! Vigil's own `/metrics`, and the Prometheus API (`/api/v1/...`, `/federate`, served by
+//! `crate::api`). Replies are gzip-compressed when the client accepts it. Handlers never
+//! panic on bad input; unknown routes are 404 and wrong methods 405.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub db: Arc<Db>,
     pub ready: AtomicBool,
     pub start_time: std::time::SystemTime,
+    /// API options from the command line and lifecycle state.
+    pub api: crate::api::ApiConfig,
 }
 
 /// A response with a body of bytes.
@@ -40,8 +43,78 @@ pub fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> R
     r
 }
 
-/// Routes one request.
+/// Bodies smaller than this are sent uncompressed even when gzip is accepted.
+const GZIP_MIN_BYTES: usize = 256;
+
+/// Whether an `Accept-Encoding` header value accepts gzip (a `q=0` refuses it).
+pub fn accepts_gzip(header: &str) -> bool {
+    header.split(',').any(|part| {
+        let mut it = part.split(';');
+        let coding = it.next().unwrap_or("").trim();
+        if !coding.eq_ignore_ascii_case("gzip") && coding != "*" {
+            return false;
+        }
+        !it.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f64>().ok())
+                .is_some_and(|q| q == 0.0)
+        })
+    })
+}
+
+/// Compresses a response body with gzip and sets `Content-Encoding`.
+async fn gzip_response(resp: Resp) -> Resp {
+    use http_body_util::BodyExt;
+    use std::io::Write;
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match body.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(never) => match never {},
+    };
+    if bytes.len() < GZIP_MIN_BYTES || parts.headers.contains_key(hyper::header::CONTENT_ENCODING) {
+        return Response::from_parts(parts, Full::new(bytes));
+    }
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        flate2::Compression::fast(),
+    );
+    let compressed = enc.write_all(&bytes).and_then(|_| enc.finish());
+    match compressed {
+        Ok(out) => {
+            parts.headers.insert(
+                hyper::header::CONTENT_ENCODING,
+                hyper::header::HeaderValue::from_static("gzip"),
+            );
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            Response::from_parts(parts, Full::new(Bytes::from(out)))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "gzip compression failed; sending uncompressed");
+            Response::from_parts(parts, Full::new(bytes))
+        }
+    }
+}
+
+/// Routes one request, compressing the reply when the client accepts gzip.
 pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
+    let gzip = req
+        .headers()
+        .get(hyper::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    let mut resp = route_plain(state, req).await;
+    resp.headers_mut().insert(
+        hyper::header::VARY,
+        hyper::header::HeaderValue::from_static("Accept-Encoding"),
+    );
+    if gzip {
+        resp = gzip_response(resp).await;
+    }
+    resp
+}
+
+async fn route_plain(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let get_only = |m: &Method| m == Method::GET || m == Method::HEAD;
@@ -71,6 +144,8 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
             "text/plain; version=0.0.4; charset=utf-8",
             crate::metrics::render(&state),
         ),
+        "/-/reload" | "/-/quit" => crate::api::lifecycle::handle(&state.api, &path, &method),
+        p if crate::api::owns_path(p) => crate::api::handle(state, req).await,
         "/-/healthy" | "/-/ready" | "/metrics" => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain; charset=utf-8",
