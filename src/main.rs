@@ -64,10 +64,39 @@ enum Command {
         #[command(subcommand)]
         cmd: vigil::tsdb_tools::TsdbCommand,
     },
+    /// Runs promqltest script files against the engine (in-memory storage) and prints
+    /// per-file results, ending with `N passed, M failed`.
+    PromqlTest {
+        /// The `.test` files to run.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+}
+
+/// Runs `vigil promql-test FILE...`; fails when any eval failed.
+fn promql_test(files: &[std::path::PathBuf]) -> ExitCode {
+    use vigil_promql::engine::test_engine::PromqlTestEngine;
+    use vigil_promql::promqltest::{run_file, summarize};
+    let mut reports = Vec::with_capacity(files.len());
+    for f in files {
+        let mut engine = PromqlTestEngine::default();
+        let report = run_file(f, &mut engine);
+        println!("{}", report.summary());
+        reports.push(report);
+    }
+    println!("{}", summarize(&reports));
+    if reports.iter().any(|r| r.failed() > 0) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::PromqlTest { files }) = &cli.command {
+        return promql_test(files);
+    }
     if let Some(Command::Tsdb { cmd }) = cli.command {
         return match vigil::tsdb_tools::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,

@@ -3,10 +3,14 @@
 //! (time, timeout, lookback delta, the range grid and its 11,000-point cap), hands the
 //! query to the PromQL engine and encodes its result. Never evaluates PromQL itself.
 
+use std::time::{Duration, Instant};
+
+use vigil_promql::engine::{Engine, EngineOpts, Error as EngineError, QueryResult, Value};
 use vigil_promql::parser::{parse_expr, prettify};
 
 use super::params::{
-    duration_param, invalid_param, limit_param, time_param, Params, MAX_TIME_MS, MIN_TIME_MS,
+    apply_limit, duration_param, invalid_param, limit_param, time_param, Params, MAX_TIME_MS,
+    MIN_TIME_MS,
 };
 use super::{json, ApiConfig, ApiError, ApiResult, ErrorType, Reply};
 use crate::server::AppState;
@@ -146,12 +150,90 @@ pub fn range(state: &AppState, p: &Params) -> ApiResult {
     evaluate(state, &req)
 }
 
-/// Runs a validated query on the PromQL engine.
-fn evaluate(_state: &AppState, _req: &QueryRequest) -> ApiResult {
-    Err(ApiError::new(
-        ErrorType::Unavailable,
-        "the PromQL engine is not part of this build",
-    ))
+/// Maps an engine error to the API error Prometheus gives for it.
+pub fn engine_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::Parse(p) => invalid_param("query", p),
+        EngineError::BadQuery(m) => invalid_param("query", m),
+        EngineError::Execution(m) => ApiError::new(ErrorType::Execution, m),
+        e @ EngineError::TooManySamples => ApiError::new(ErrorType::Execution, e.to_string()),
+        e @ EngineError::Timeout => ApiError::new(ErrorType::Timeout, e.to_string()),
+        e @ EngineError::Canceled => ApiError::new(ErrorType::Canceled, e.to_string()),
+        EngineError::Storage(s) => ApiError::internal(s.to_string()),
+    }
+}
+
+/// Runs a validated query on the PromQL engine and encodes the result.
+fn evaluate(state: &AppState, req: &QueryRequest) -> ApiResult {
+    let engine = Engine::new(EngineOpts {
+        timeout: Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0)),
+        max_samples: state.api.max_samples,
+        lookback_delta_ms: req.lookback_delta_ms,
+        ..EngineOpts::default()
+    });
+    let started = Instant::now();
+    let res = if req.step_ms == 0 {
+        engine.instant(state.db.as_ref(), &req.query, req.start_ms)
+    } else {
+        engine.range(
+            state.db.as_ref(),
+            &req.query,
+            req.start_ms,
+            req.end_ms,
+            req.step_ms,
+        )
+    }
+    .map_err(engine_error)?;
+    let eval_secs = started.elapsed().as_secs_f64();
+    let QueryResult {
+        value,
+        mut warnings,
+        infos,
+        stats,
+    } = res;
+    let mut data = match value {
+        Value::Scalar { t, v } => json::scalar_result(t, v),
+        Value::String { t, v } => json::string_result(t, &v),
+        Value::Vector(mut samples) => {
+            warnings.extend(apply_limit(&mut samples, req.limit));
+            json::vector_result(samples.iter().map(|s| (&s.labels, s.t, s.v)))
+        }
+        Value::Matrix(mut series) => {
+            warnings.extend(apply_limit(&mut series, req.limit));
+            json::matrix_result(
+                series
+                    .iter()
+                    .map(|s| (&s.labels, s.points.iter().map(|p| (p.t, p.v)))),
+            )
+        }
+    };
+    if req.stats.is_some() {
+        let total = started.elapsed().as_secs_f64();
+        let stats_json = serde_json::json!({
+            "timings": {
+                "evalTotalTime": eval_secs,
+                "resultSortTime": 0.0,
+                "queryPreparationTime": 0.0,
+                "innerEvalTime": eval_secs,
+                "execQueueTime": 0.0,
+                "execTotalTime": total,
+            },
+            "samples": {
+                "totalQueryableSamples": stats.samples_read,
+                "peakSamples": stats.samples_read,
+            },
+        });
+        // `data` is an object ending in `}`: add the stats member before it.
+        data.pop();
+        data.push_str(",\"stats\":");
+        data.push_str(&stats_json.to_string());
+        data.push('}');
+    }
+    Ok(Reply::Json {
+        data,
+        warnings,
+        infos,
+    })
 }
 
 /// `/api/v1/query_exemplars`: Vigil's storage keeps no exemplars yet, so a valid request

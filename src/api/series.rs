@@ -32,6 +32,10 @@ pub fn series(state: &AppState, p: &Params) -> ApiResult {
     let mut all: BTreeSet<Labels> = BTreeSet::new();
     for set in &sets {
         for s in q.select(set)? {
+            // A series whose every sample in range is deleted no longer exists.
+            if s.has_deletions() && s.samples()?.is_empty() {
+                continue;
+            }
             all.insert(s.labels);
         }
     }

@@ -1,0 +1,469 @@
+//! Aggregation operators (`sum avg count min max group stddev stdvar topk bottomk quantile
+//! count_values limitk limit_ratio`) with `by`/`without` grouping. Sums and means use
+//! Kahan-Neumaier compensation and switch to an incremental mean on overflow, exactly like
+//! Prometheus 3, so results match to the bit. It never reads storage.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use vigil_storage::labels::METRIC_NAME;
+use vigil_storage::{Labels, LabelsBuilder};
+
+use super::annotations::Annotation;
+use super::error::{exec_err, Result};
+use super::eval::Evaluator;
+use super::value::{ESample, ESeries, EVal, Metric};
+use crate::parser::ast::{AggregateExpr, AggregateOp};
+
+/// Kahan-Neumaier increment: adds `inc` to `sum` with compensation `c`.
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Prometheus' `quantile` over a set of values (sorted here; NaN sorts first).
+pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    });
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
+pub(crate) fn format_float_f(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v == f64::INFINITY {
+        "+Inf".to_string()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_string()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The output labels of a group.
+fn grouping_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
+    if without {
+        l.without(|n| n == METRIC_NAME || grouping.iter().any(|g| g == n))
+    } else {
+        l.without(|n| !grouping.iter().any(|g| g == n))
+    }
+}
+
+#[derive(Clone, Default)]
+struct Group {
+    seen: bool,
+    value: f64,
+    kahan_c: f64,
+    mean: f64,
+    count: f64,
+    incremental_mean: bool,
+    values: Vec<f64>,
+    drop_name: bool,
+}
+
+/// A valid label name: `[a-zA-Z_][a-zA-Z0-9_]*` or any valid UTF-8 (Prometheus 3 accepts
+/// UTF-8 names); only an empty name is invalid here.
+fn valid_label_name(s: &str) -> bool {
+    !s.is_empty()
+}
+
+/// Whether `a` ranks before `b` in a topk heap ordering (NaN is always the worst).
+fn worse_topk(a: f64, b: f64) -> bool {
+    a.is_nan() || a < b
+}
+fn worse_bottomk(a: f64, b: f64) -> bool {
+    a.is_nan() || a > b
+}
+
+impl Evaluator<'_, '_> {
+    pub fn eval_aggregate(&self, a: &AggregateExpr) -> Result<EVal> {
+        // Parameters first (Prometheus evaluates the parameter before the input).
+        let mut param_f: Vec<f64> = Vec::new();
+        let mut param_s = String::new();
+        if let Some(p) = &a.param {
+            if a.op == AggregateOp::CountValues {
+                param_s = self.eval_string(p)?;
+                if !valid_label_name(&param_s) {
+                    return exec_err(format!("invalid label name {param_s:?}"));
+                }
+            } else {
+                param_f = self.eval_scalar(p)?;
+            }
+        }
+        let input = self.eval_vector(&a.expr)?;
+        let mut grouping: Vec<String> = a.grouping.clone();
+        grouping.sort();
+        if a.op == AggregateOp::Quantile {
+            for q in &param_f {
+                if !(0.0..=1.0).contains(q) {
+                    let pos = a.param.as_ref().map(|p| p.pos()).unwrap_or(a.pos);
+                    self.annotate().add(Annotation::warning(
+                        format!(
+                            "quantile value should be between 0 and 1, got {}",
+                            crate::promqltest::number::format_go_float(*q)
+                        ),
+                        pos,
+                    ));
+                }
+            }
+        }
+        match a.op {
+            AggregateOp::Topk
+            | AggregateOp::Bottomk
+            | AggregateOp::Limitk
+            | AggregateOp::LimitRatio => self
+                .aggregate_k(a, &grouping, &input, &param_f)
+                .map(EVal::Vector),
+            AggregateOp::CountValues => self
+                .count_values(a, &grouping, &input, &param_s)
+                .map(EVal::Vector),
+            _ => self
+                .aggregate_simple(a, &grouping, &input, &param_f)
+                .map(EVal::Vector),
+        }
+    }
+
+    fn group_index(
+        &self,
+        a: &AggregateExpr,
+        grouping: &[String],
+        input: &[ESeries],
+    ) -> (Vec<usize>, Vec<Metric>) {
+        let mut by_key: HashMap<Labels, usize> = HashMap::new();
+        let mut metrics = Vec::new();
+        let idx = input
+            .iter()
+            .map(|s| {
+                let g = grouping_labels(&s.metric, grouping, a.without);
+                let n = by_key.len();
+                *by_key.entry(g.clone()).or_insert_with(|| {
+                    metrics.push(Arc::new(g));
+                    n
+                })
+            })
+            .collect();
+        (idx, metrics)
+    }
+
+    fn aggregate_simple(
+        &self,
+        a: &AggregateExpr,
+        grouping: &[String],
+        input: &[ESeries],
+        param: &[f64],
+    ) -> Result<Vec<ESeries>> {
+        let (gidx, metrics) = self.group_index(a, grouping, input);
+        let mut groups: Vec<Group> = vec![Group::default(); metrics.len()];
+        let op = a.op;
+        self.range_eval(&[input], |step, _, v| {
+            for g in groups.iter_mut() {
+                g.seen = false;
+                g.values.clear();
+            }
+            for s in &v[0] {
+                let f = s.v;
+                let g = &mut groups[gidx[s.idx]];
+                let dn = input[s.idx].drop_name;
+                if !g.seen {
+                    *g = Group {
+                        seen: true,
+                        value: f,
+                        kahan_c: 0.0,
+                        mean: f,
+                        count: 1.0,
+                        incremental_mean: false,
+                        values: std::mem::take(&mut g.values),
+                        drop_name: dn,
+                    };
+                    match op {
+                        AggregateOp::Stddev | AggregateOp::Stdvar => {
+                            g.value = if f.is_nan() || f.is_infinite() {
+                                f64::NAN
+                            } else {
+                                0.0
+                            };
+                        }
+                        AggregateOp::Quantile => g.values.push(f),
+                        AggregateOp::Group => g.value = 1.0,
+                        _ => {}
+                    }
+                    continue;
+                }
+                if dn {
+                    g.drop_name = true;
+                }
+                match op {
+                    AggregateOp::Sum => {
+                        (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c);
+                    }
+                    AggregateOp::Avg => {
+                        g.count += 1.0;
+                        if !g.incremental_mean {
+                            let (nv, nc) = kahan_inc(f, g.value, g.kahan_c);
+                            if !nv.is_infinite() {
+                                g.value = nv;
+                                g.kahan_c = nc;
+                                continue;
+                            }
+                            g.incremental_mean = true;
+                            g.mean = g.value / (g.count - 1.0);
+                            g.kahan_c /= g.count - 1.0;
+                        }
+                        let q = (g.count - 1.0) / g.count;
+                        (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
+                    }
+                    AggregateOp::Group => {}
+                    AggregateOp::Max if g.value < f || g.value.is_nan() => g.value = f,
+                    AggregateOp::Min if g.value > f || g.value.is_nan() => g.value = f,
+                    AggregateOp::Count => g.count += 1.0,
+                    AggregateOp::Stddev | AggregateOp::Stdvar => {
+                        g.count += 1.0;
+                        let delta = f - g.mean;
+                        g.mean += delta / g.count;
+                        g.value += delta * (f - g.mean);
+                    }
+                    AggregateOp::Quantile => g.values.push(f),
+                    _ => {}
+                }
+            }
+            let mut out = Vec::new();
+            for (gi, g) in groups.iter_mut().enumerate() {
+                if !g.seen {
+                    continue;
+                }
+                let v = match op {
+                    AggregateOp::Sum => g.value + g.kahan_c,
+                    AggregateOp::Avg => {
+                        if g.incremental_mean {
+                            g.mean + g.kahan_c
+                        } else {
+                            g.value / g.count + g.kahan_c / g.count
+                        }
+                    }
+                    AggregateOp::Count => g.count,
+                    AggregateOp::Stdvar => g.value / g.count,
+                    AggregateOp::Stddev => (g.value / g.count).sqrt(),
+                    AggregateOp::Quantile => {
+                        let q = param.get(step).copied().unwrap_or(f64::NAN);
+                        quantile(q, &mut g.values)
+                    }
+                    _ => g.value,
+                };
+                out.push(ESample {
+                    metric: metrics[gi].clone(),
+                    v,
+                    drop_name: g.drop_name,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn aggregate_k(
+        &self,
+        a: &AggregateExpr,
+        grouping: &[String],
+        input: &[ESeries],
+        param: &[f64],
+    ) -> Result<Vec<ESeries>> {
+        let op = a.op;
+        let max_p = param.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let min_p = param.iter().copied().fold(f64::INFINITY, f64::min);
+        match op {
+            AggregateOp::LimitRatio => {
+                if max_p == 0.0 && min_p == 0.0 {
+                    return Ok(Vec::new());
+                }
+                if param.iter().any(|p| p.is_nan()) {
+                    return exec_err("Ratio value is NaN");
+                }
+                if max_p > 1.0 || min_p < -1.0 {
+                    let bad = if max_p > 1.0 { max_p } else { min_p };
+                    let to = if max_p > 1.0 { 1.0 } else { -1.0 };
+                    let pos = a.param.as_ref().map(|p| p.pos()).unwrap_or(a.pos);
+                    self.annotate().add(Annotation::warning(
+                        format!(
+                            "ratio value should be between -1 and 1, got {}, capping to {}",
+                            crate::promqltest::number::format_go_float(bad),
+                            crate::promqltest::number::format_go_float(to)
+                        ),
+                        pos,
+                    ));
+                }
+            }
+            _ => {
+                if param.iter().any(|p| p.is_nan()) {
+                    return exec_err("Parameter value is NaN");
+                }
+                if max_p < 1.0 {
+                    return Ok(Vec::new());
+                }
+                if min_p <= i64::MIN as f64 {
+                    return exec_err(format!("Scalar value {min_p} underflows int64"));
+                }
+                if max_p >= i64::MAX as f64 {
+                    return exec_err(format!("Scalar value {max_p} overflows int64"));
+                }
+            }
+        }
+        let (gidx, metrics) = self.group_index(a, grouping, input);
+        let ngroups = metrics.len();
+        let mut heaps: Vec<Vec<(usize, f64)>> = vec![Vec::new(); ngroups];
+        let mut seen: Vec<bool> = vec![false; ngroups];
+        self.range_eval(&[input], |step, _, v| {
+            let p = param.get(step).copied().unwrap_or(f64::NAN);
+            for h in heaps.iter_mut() {
+                h.clear();
+            }
+            seen.iter_mut().for_each(|s| *s = false);
+            let k = (p as i64).min(input.len() as i64);
+            let r = p.clamp(-1.0, 1.0);
+            match op {
+                AggregateOp::LimitRatio if p == 0.0 => return Ok(Vec::new()),
+                AggregateOp::LimitRatio => {}
+                _ if k < 1 => return Ok(Vec::new()),
+                _ => {}
+            }
+            let mut order: Vec<usize> = Vec::new();
+            for s in &v[0] {
+                let g = gidx[s.idx];
+                if !seen[g] {
+                    seen[g] = true;
+                    order.push(g);
+                }
+                let h = &mut heaps[g];
+                match op {
+                    AggregateOp::Topk | AggregateOp::Bottomk => {
+                        let worse = if op == AggregateOp::Topk {
+                            worse_topk
+                        } else {
+                            worse_bottomk
+                        };
+                        if (h.len() as i64) < k {
+                            h.push((s.idx, s.v));
+                        } else if let Some((wi, _)) = h.iter().enumerate().reduce(|acc, x| {
+                            if worse(x.1 .1, acc.1 .1) {
+                                x
+                            } else {
+                                acc
+                            }
+                        }) {
+                            if worse(h[wi].1, s.v) && !(h[wi].1.is_nan() && s.v.is_nan()) {
+                                h[wi] = (s.idx, s.v);
+                            }
+                        }
+                    }
+                    AggregateOp::Limitk if (h.len() as i64) < k => h.push((s.idx, s.v)),
+                    AggregateOp::LimitRatio if ratio_selects(r, &input[s.idx].metric) => {
+                        h.push((s.idx, s.v))
+                    }
+                    _ => {}
+                }
+            }
+            let mut out = Vec::new();
+            for g in order {
+                let h = &mut heaps[g];
+                match op {
+                    AggregateOp::Topk => h.sort_by(|a, b| cmp_desc_nan_last(a.1, b.1)),
+                    AggregateOp::Bottomk => h.sort_by(|a, b| cmp_asc_nan_last(a.1, b.1)),
+                    _ => {}
+                }
+                for (idx, v) in h.iter() {
+                    out.push(ESample {
+                        metric: input[*idx].metric.clone(),
+                        v: *v,
+                        drop_name: input[*idx].drop_name,
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn count_values(
+        &self,
+        a: &AggregateExpr,
+        grouping: &[String],
+        input: &[ESeries],
+        label: &str,
+    ) -> Result<Vec<ESeries>> {
+        self.range_eval(&[input], |_, _, v| {
+            let mut order: Vec<Labels> = Vec::new();
+            let mut counts: HashMap<Labels, f64> = HashMap::new();
+            for s in &v[0] {
+                let mut b = LabelsBuilder::from(&*input[s.idx].metric);
+                b.set(label, &format_float_f(s.v));
+                let g = grouping_labels(&b.build(), grouping, a.without);
+                match counts.get_mut(&g) {
+                    Some(c) => *c += 1.0,
+                    None => {
+                        counts.insert(g.clone(), 1.0);
+                        order.push(g);
+                    }
+                }
+            }
+            Ok(order
+                .into_iter()
+                .map(|g| {
+                    let c = counts.get(&g).copied().unwrap_or(0.0);
+                    ESample {
+                        metric: Arc::new(g),
+                        v: c,
+                        drop_name: false,
+                    }
+                })
+                .collect())
+        })
+    }
+}
+
+fn cmp_desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+fn cmp_asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+/// Whether `limit_ratio(r, ...)` keeps a series: its label hash, mapped to [0, 1), falls
+/// below `r` (or at or above `1 + r` for negative ratios).
+fn ratio_selects(r: f64, l: &Labels) -> bool {
+    let offset = l.stable_hash() as f64 / u64::MAX as f64;
+    (r >= 0.0 && offset < r) || (r < 0.0 && offset >= 1.0 + r)
+}

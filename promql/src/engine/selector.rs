@@ -1,0 +1,187 @@
+//! Selectors: the only place the engine reads storage. Each selector evaluation opens one
+//! querier covering every step it needs, selects once, decodes each series once and slides
+//! over the steps: instant selectors take the newest sample in the left-open lookback window
+//! `(ref - lookback, ref]`, range selectors and subqueries yield left-open windows
+//! `(ref - range, ref]`. Stale markers end a series and are never returned. `@` pins the
+//! reference time, `offset` shifts it. This module never evaluates operators.
+
+use std::sync::Arc;
+
+use vigil_storage::chunkenc::is_stale_nan;
+use vigil_storage::Sample;
+
+use super::error::Result;
+use super::eval::Evaluator;
+use super::value::{total_points, ESeries, Point};
+use crate::parser::ast::{Expr, SubqueryExpr, VectorSelector};
+
+/// Milliseconds per second, for `timestamp()`.
+const MS_PER_SECOND: f64 = 1000.0;
+
+/// Range-vector input of a function: series with their points and, per step, the window end
+/// (`ref`); each step's window is `(ref - range, ref]`.
+pub(crate) struct RangeInput {
+    pub series: Vec<ESeries>,
+    pub refs: Vec<i64>,
+    pub range: i64,
+}
+
+impl RangeInput {
+    /// Calls `f(step, window)` for every step of series `si`, windows sliding forward.
+    pub fn for_each_window(&self, si: usize, mut f: impl FnMut(usize, &[Point])) {
+        let pts = &self.series[si].points;
+        let (mut lo, mut hi) = (0usize, 0usize);
+        let mut prev_ref = i64::MIN;
+        for (step, &r) in self.refs.iter().enumerate() {
+            if r < prev_ref {
+                lo = 0;
+                hi = 0;
+            }
+            prev_ref = r;
+            let from = r.saturating_sub(self.range);
+            while hi < pts.len() && pts[hi].t <= r {
+                hi += 1;
+            }
+            while lo < hi && pts[lo].t <= from {
+                lo += 1;
+            }
+            if lo > hi {
+                lo = hi;
+            }
+            f(step, &pts[lo..hi]);
+        }
+    }
+}
+
+impl Evaluator<'_, '_> {
+    /// Reference times of a selector for every step.
+    fn selector_refs(&self, timestamp: Option<i64>, offset: i64) -> Vec<i64> {
+        (0..self.steps())
+            .map(|i| timestamp.unwrap_or_else(|| self.step_ts(i)) - offset)
+            .collect()
+    }
+
+    /// Selects the series of `vs` with samples in `[mint, maxt]`, decoded.
+    fn load(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(ESeries, Vec<Sample>)>> {
+        let querier = self.shared.queryable.querier(mint, maxt)?;
+        let series = querier.select(&vs.matchers)?;
+        let mut out = Vec::with_capacity(series.len());
+        let mut total = 0usize;
+        for s in series {
+            self.check_interrupt()?;
+            let samples = s.samples()?;
+            total += samples.len();
+            out.push((
+                ESeries {
+                    metric: Arc::new(s.labels),
+                    points: Vec::new(),
+                    drop_name: false,
+                },
+                samples,
+            ));
+        }
+        *self.shared.samples_read.borrow_mut() += total;
+        Ok(out)
+    }
+
+    /// Evaluates an instant vector selector at every step. With `timestamps`, values are
+    /// the selected samples' timestamps in seconds (for `timestamp()`).
+    pub fn eval_vector_selector(
+        &self,
+        vs: &VectorSelector,
+        timestamps: bool,
+    ) -> Result<Vec<ESeries>> {
+        let refs = self.selector_refs(vs.timestamp, vs.original_offset);
+        let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
+            return Ok(Vec::new());
+        };
+        let lookback = self.shared.opts.lookback_delta_ms;
+        let loaded = self.load(vs, first - lookback + 1, last)?;
+        let mut out = Vec::with_capacity(loaded.len());
+        for (mut es, samples) in loaded {
+            let mut c = 0usize;
+            for (step, &r) in refs.iter().enumerate() {
+                while c < samples.len() && samples[c].t <= r {
+                    c += 1;
+                }
+                if c == 0 {
+                    continue;
+                }
+                let s = samples[c - 1];
+                if s.t <= r - lookback || is_stale_nan(s.v) {
+                    continue;
+                }
+                let v = if timestamps {
+                    s.t as f64 / MS_PER_SECOND
+                } else {
+                    s.v
+                };
+                es.points.push(Point {
+                    t: self.step_ts(step),
+                    v,
+                });
+            }
+            if !es.points.is_empty() {
+                out.push(es);
+            }
+        }
+        self.check_samples(total_points(&out))?;
+        Ok(out)
+    }
+
+    /// The range-vector input for a matrix selector or subquery argument.
+    pub fn eval_range_input(&self, e: &Expr) -> Result<RangeInput> {
+        match e {
+            Expr::Paren(p) => self.eval_range_input(&p.expr),
+            Expr::StepInvariant(s) => self.eval_range_input(&s.expr),
+            Expr::MatrixSelector(ms) => {
+                let vs = &ms.vector_selector;
+                let refs = self.selector_refs(vs.timestamp, vs.original_offset);
+                let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
+                    return Ok(RangeInput {
+                        series: Vec::new(),
+                        refs,
+                        range: ms.range,
+                    });
+                };
+                let loaded = self.load(vs, first - ms.range + 1, last)?;
+                let mut series = Vec::with_capacity(loaded.len());
+                for (mut es, samples) in loaded {
+                    es.points = samples
+                        .into_iter()
+                        .filter(|s| !is_stale_nan(s.v))
+                        .map(|s| Point { t: s.t, v: s.v })
+                        .collect();
+                    if !es.points.is_empty() {
+                        series.push(es);
+                    }
+                }
+                Ok(RangeInput {
+                    series,
+                    refs,
+                    range: ms.range,
+                })
+            }
+            Expr::Subquery(sq) => self.eval_subquery(sq),
+            other => super::error::exec_err(format!("expected range vector, got {other}")),
+        }
+    }
+
+    /// Evaluates a subquery's inner expression on its own grid.
+    fn eval_subquery(&self, sq: &SubqueryExpr) -> Result<RangeInput> {
+        let (start, end, step) = self.subquery_grid(sq);
+        let inner = self.with_grid(start, end, step);
+        let series = inner.eval_vector(&sq.expr)?;
+        let refs = self.selector_refs(sq.timestamp, sq.original_offset);
+        Ok(RangeInput {
+            series,
+            refs,
+            range: sq.range,
+        })
+    }
+}
