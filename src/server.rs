@@ -43,9 +43,6 @@ pub fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> R
     r
 }
 
-/// Bodies smaller than this are sent uncompressed even when gzip is accepted.
-const GZIP_MIN_BYTES: usize = 256;
-
 /// Whether an `Accept-Encoding` header value accepts gzip (a `q=0` refuses it).
 pub fn accepts_gzip(header: &str) -> bool {
     header.split(',').any(|part| {
@@ -72,7 +69,7 @@ async fn gzip_response(resp: Resp) -> Resp {
         Ok(c) => c.to_bytes(),
         Err(never) => match never {},
     };
-    if bytes.len() < GZIP_MIN_BYTES || parts.headers.contains_key(hyper::header::CONTENT_ENCODING) {
+    if bytes.is_empty() || parts.headers.contains_key(hyper::header::CONTENT_ENCODING) {
         return Response::from_parts(parts, Full::new(bytes));
     }
     let mut enc = flate2::write::GzEncoder::new(

@@ -733,7 +733,23 @@ fn status_rules_targets_and_robustness() {
 
 #[test]
 fn federation_serves_newest_samples_as_text() {
-    let s = start_with(&[], true);
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "global:\n  external_labels:\n    region: eu\n    job: ignored\nremote_write:\n  - url: http://x\n    basic_auth:\n      username: u\n      password: hunter2\n",
+    )
+    .unwrap();
+    let s = start_with(&[&format!("--config.file={}", cfg.display())], true);
+    let yaml = result_of(&s.get("/api/v1/status/config", ""))["yaml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        yaml.contains("region: eu") && yaml.contains("<secret>"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("hunter2"));
     // 29. Federation.
     let r = s.get("/federate", "match[]=fed");
     assert_eq!(r.status, 200);
@@ -745,7 +761,11 @@ fn federation_serves_newest_samples_as_text() {
     let mut lines = body.lines();
     assert_eq!(lines.next(), Some("# TYPE fed untyped"));
     let sample = lines.next().unwrap();
-    assert!(sample.starts_with("fed{job=\"f\"} 4 "), "{sample}");
+    // External labels are added where absent; the series' own `job` wins.
+    assert!(
+        sample.starts_with("fed{job=\"f\",region=\"eu\"} 4 "),
+        "{sample}"
+    );
     let ts: i64 = sample.rsplit(' ').next().unwrap().parse().unwrap();
     assert_eq!(ts % 1000, 0);
     assert!(ts > 1_000_000_000_000, "timestamp in milliseconds: {ts}");
@@ -755,7 +775,10 @@ fn federation_serves_newest_samples_as_text() {
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(lines.len(), 4, "{body}");
     assert_eq!(lines[2], "# TYPE up untyped");
-    assert!(lines[3].starts_with("up{job=\"f\"} 1.5e-07 "), "{body}");
+    assert!(
+        lines[3].starts_with("up{job=\"f\",region=\"eu\"} 1.5e-07 "),
+        "{body}"
+    );
     let r = s.get("/federate", "");
     assert_eq!((r.status, r.text().as_str()), (200, ""));
     assert_eq!(s.get("/federate", "match[]=sum(").status, 400);
@@ -805,4 +828,61 @@ fn admin_and_lifecycle_when_enabled() {
     let mut s = s;
     let status = s.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn promtool_queries_succeed() {
+    let Some(promtool) = common::interop_bin("promtool") else {
+        return;
+    };
+    let s = start(&[]);
+    let url = format!("http://{}", s.addr);
+    // 22. promtool's query commands exit 0 and print what the API returned.
+    let out = common::run_ok(std::process::Command::new(&promtool).args([
+        "query",
+        "instant",
+        "--time=1724000000",
+        &url,
+        "up",
+    ]));
+    assert!(
+        out.contains("up{env=\"d\", instance=\"a1\", job=\"a\"} => 1 @["),
+        "{out}"
+    );
+    let out = common::run_ok(std::process::Command::new(&promtool).args([
+        "query",
+        "range",
+        "--start=1724000000",
+        "--end=1724000600",
+        "--step=15s",
+        &url,
+        "rate(node_cpu_seconds_total[5m])",
+    ]));
+    assert!(out.contains("{cpu=\"0\", job=\"a\"} =>"), "{out}");
+    let out = common::run_ok(std::process::Command::new(&promtool).args([
+        "query",
+        "series",
+        "--start=1724000000",
+        "--end=1724003600",
+        "--match=up",
+        &url,
+    ]));
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let out = common::run_ok(std::process::Command::new(&promtool).args([
+        "query",
+        "labels",
+        "--start=1724000000",
+        "--end=1724003600",
+        &url,
+        "job",
+    ]));
+    assert_eq!(out.lines().collect::<Vec<_>>(), vec!["a", "b"], "{out}");
+    // With promtool's own far-away defaults the commands still succeed.
+    common::run_ok(std::process::Command::new(&promtool).args(["query", "instant", &url, "up"]));
+    common::run_ok(std::process::Command::new(&promtool).args([
+        "query",
+        "series",
+        "--match=up",
+        &url,
+    ]));
 }

@@ -174,8 +174,75 @@ fn link_tree(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicBool;
+    use vigil_storage::block::Block;
+    use vigil_storage::{Db, DbOptions, Labels, Matcher};
+
+    const HOUR_MS: i64 = 3600 * 1000;
+
+    fn block_dirs(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("meta.json").exists())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn snapshot_links_blocks_and_writes_the_head() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Db::open(&tmp.path().join("data"), DbOptions::default()).unwrap();
+        let l = Labels::from_pairs(&[("__name__", "m"), ("job", "a")]).unwrap();
+        let mut app = db.appender();
+        for t in [0, 1000, HOUR_MS, 3 * HOUR_MS, 3 * HOUR_MS + 1000] {
+            app.append(&l, t, t as f64).unwrap();
+        }
+        app.commit().unwrap();
+        db.compact_head_range(0, 2 * HOUR_MS).unwrap();
+        assert_eq!(db.blocks().len(), 1);
+        let state = AppState {
+            db: db.clone(),
+            ready: AtomicBool::new(true),
+            start_time: std::time::SystemTime::now(),
+            api: crate::api::ApiConfig::default(),
+        };
+
+        let with_head = tmp.path().join("snap-head");
+        take_snapshot(&state, &with_head, false).unwrap();
+        let dirs = block_dirs(&with_head);
+        assert_eq!(dirs.len(), 2);
+        // The persisted block is hard-linked, not copied.
+        use std::os::unix::fs::MetadataExt;
+        let orig = db.blocks()[0].dir().join("index");
+        let linked = with_head
+            .join(db.blocks()[0].dir().file_name().unwrap())
+            .join("index");
+        assert_eq!(
+            std::fs::metadata(&orig).unwrap().ino(),
+            std::fs::metadata(&linked).unwrap().ino()
+        );
+        // The head's samples are a block of their own.
+        let head_dir = dirs
+            .iter()
+            .find(|d| **d != linked.parent().unwrap())
+            .unwrap();
+        let b = Block::open(head_dir).unwrap();
+        let series = b
+            .select(&[Matcher::equal("job", "a")], i64::MIN, i64::MAX)
+            .unwrap();
+        assert_eq!(series.len(), 1);
+        let ts: Vec<i64> = series[0].samples().unwrap().iter().map(|s| s.t).collect();
+        assert_eq!(ts, vec![3 * HOUR_MS, 3 * HOUR_MS + 1000]);
+
+        let no_head = tmp.path().join("snap-nohead");
+        take_snapshot(&state, &no_head, true).unwrap();
+        assert_eq!(block_dirs(&no_head).len(), 1);
+    }
 
     #[test]
     fn snapshot_names_look_like_prometheus() {

@@ -23,19 +23,23 @@ pub fn federate(state: &AppState, p: &Params) -> ApiResult {
     let now = vigil_storage::head::now_ms();
     let mint = now - state.api.lookback_delta_ms;
     let q = state.db.querier(mint, now)?;
+    let external = state.api.config.read().external_labels.clone();
     let mut latest: BTreeMap<Labels, (i64, f64)> = BTreeMap::new();
     let mut buf = Vec::new();
     for set in &sets {
         for s in q.select(set)? {
-            if latest.contains_key(&s.labels) {
-                continue;
-            }
             s.samples_into(&mut buf)?;
             let Some(last) = buf.last() else { continue };
             if last.v.to_bits() == STALE_NAN_BITS {
                 continue;
             }
-            latest.insert(s.labels, (last.t, last.v));
+            let mut labels = s.labels;
+            for (name, value) in &external {
+                if !labels.has(name) {
+                    labels = labels.with(name, value);
+                }
+            }
+            latest.insert(labels, (last.t, last.v));
         }
     }
     // Group by metric name; within a family, series stay sorted by labels.

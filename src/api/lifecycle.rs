@@ -22,6 +22,25 @@ const SECRET_KEYS: &[&str] = &[
 /// How secrets are shown.
 const SECRET_PLACEHOLDER: &str = "<secret>";
 
+/// `global.external_labels` of a configuration, sorted by name.
+pub fn external_labels(yaml: &str) -> Vec<(String, String)> {
+    let Ok(v) = serde_yaml::from_str::<serde_yaml::Value>(yaml) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = v
+        .get("global")
+        .and_then(|g| g.get("external_labels"))
+        .and_then(|l| l.as_mapping())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 /// Reads and checks a configuration file; returns the YAML to show, secrets hidden.
 pub fn load_config_file(path: &std::path::Path) -> Result<String, String> {
     let raw = std::fs::read_to_string(path).map_err(|e| {
@@ -82,6 +101,7 @@ pub fn reload(cfg: &ApiConfig) -> Result<(), String> {
     match load_config_file(path) {
         Ok(yaml) => {
             *cfg.config.write() = LoadedConfig {
+                external_labels: external_labels(&yaml),
                 yaml,
                 success: true,
                 last_time_ms: now,
@@ -156,10 +176,20 @@ mod tests {
         };
         reload(&cfg).unwrap();
         assert!(cfg.config.read().yaml.contains("30s"));
+        std::fs::write(
+            &path,
+            "global:\n  external_labels:\n    region: eu\n    dc: x\n",
+        )
+        .unwrap();
+        reload(&cfg).unwrap();
+        assert_eq!(
+            cfg.config.read().external_labels,
+            vec![("dc".into(), "x".into()), ("region".into(), "eu".into())]
+        );
         std::fs::write(&path, "global: [").unwrap();
         assert!(reload(&cfg).is_err());
         let c = cfg.config.read().clone();
-        assert!(c.yaml.contains("30s"));
+        assert!(c.yaml.contains("region"));
         assert!(!c.success);
     }
 }

@@ -165,6 +165,8 @@ pub type ApiResult = Result<Reply, ApiError>;
 #[derive(Clone, Debug)]
 pub struct LoadedConfig {
     pub yaml: String,
+    /// `global.external_labels`, sorted by name (added by `/federate` where absent).
+    pub external_labels: Vec<(String, String)>,
     pub success: bool,
     pub last_time_ms: i64,
 }
@@ -197,6 +199,7 @@ impl Default for ApiConfig {
             config_file: None,
             config: RwLock::new(LoadedConfig {
                 yaml: status::DEFAULT_CONFIG_YAML.to_string(),
+                external_labels: Vec::new(),
                 success: true,
                 last_time_ms: vigil_storage::head::now_ms(),
             }),
