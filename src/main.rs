@@ -160,6 +160,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         state.ready.store(true, Ordering::Release);
         tracing::info!("server is ready to receive web requests");
         let compactor = spawn_compactor(db.clone());
+        spawn_sighup_reload(state.clone());
         let quit_state = state.clone();
         let stop = async move {
             tokio::select! {
@@ -221,6 +222,23 @@ fn api_config(cli: &Cli) -> anyhow::Result<vigil::api::ApiConfig> {
         vigil::api::lifecycle::reload(&cfg).map_err(|e| anyhow::anyhow!(e))?;
     }
     Ok(cfg)
+}
+
+/// Reloads the configuration on SIGHUP, as `POST /-/reload` does.
+fn spawn_sighup_reload(state: Arc<AppState>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("received SIGHUP, reloading configuration");
+            let _ = vigil::api::lifecycle::reload(&state.api);
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// Runs compaction, head truncation and retention every minute in the background.
