@@ -37,12 +37,24 @@ struct Cli {
     /// Compress the WAL with snappy.
     #[arg(long = "storage.tsdb.wal-compression", default_value_t = true, action = clap::ArgAction::Set)]
     wal_compression: bool,
-    /// Prometheus configuration file path. Without it, Vigil scrapes itself every 15s.
+    /// Prometheus configuration file (the embedded default scrapes Vigil itself).
     #[arg(long = "config.file")]
     config_file: Option<PathBuf>,
-    /// Enable shutdown and reload via HTTP request (`POST /-/reload`).
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    query_timeout: String,
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    query_max_samples: usize,
+    /// The maximum lookback duration for retrieving metrics during expression evaluations.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    query_lookback_delta: String,
+    /// Enable shutdown and reload via HTTP request (`/-/quit`, `/-/reload`).
     #[arg(long = "web.enable-lifecycle")]
     enable_lifecycle: bool,
+    /// Enable API endpoints for admin control actions (`/api/v1/admin/...`).
+    #[arg(long = "web.enable-admin-api")]
+    enable_admin_api: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -183,6 +195,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         max_block_duration_ms: vigil_storage::db::default_max_block_duration(retention_ms),
         ..DbOptions::default()
     };
+    let api = api_config(&cli)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -197,27 +210,99 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         let scrape = ScrapeManager::new(db.clone());
         let reloader = Reloader::new(cli.config_file.clone(), &cli.listen_address, scrape.clone());
         reloader.reload().await?;
-        let sighup = spawn_sighup_reloader(reloader.clone());
         let state = Arc::new(AppState {
             db: db.clone(),
             ready: std::sync::atomic::AtomicBool::new(false),
             start_time: std::time::SystemTime::now(),
             scrape: scrape.clone(),
             reloader,
-            enable_lifecycle: cli.enable_lifecycle,
+            api,
         });
         state.ready.store(true, Ordering::Release);
         tracing::info!("server is ready to receive web requests");
         let compactor = spawn_compactor(db.clone());
-        server::serve(listener, state, shutdown_signal()).await?;
+        spawn_sighup_reload(state.clone());
+        let quit_state = state.clone();
+        let stop = async move {
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = quit_state.api.quit.notified() => tracing::info!("received /-/quit"),
+            }
+        };
+        server::serve(listener, state, stop).await?;
         tracing::info!("shutting down");
         compactor.abort();
-        sighup.abort();
         scrape.stop().await;
         tokio::task::spawn_blocking(move || db.close()).await??;
         tracing::info!("storage closed; bye");
         Ok(())
     })
+}
+
+/// API options and the `/api/v1/status/flags` table from the command line; loads
+/// `--config.file` (a bad file stops startup).
+fn api_config(cli: &Cli) -> anyhow::Result<vigil::api::ApiConfig> {
+    let timeout_ms = parse_duration_ms(&cli.query_timeout)
+        .map_err(|e| anyhow::anyhow!("--query.timeout: {e}"))?;
+    let lookback_delta_ms = parse_duration_ms(&cli.query_lookback_delta)
+        .map_err(|e| anyhow::anyhow!("--query.lookback-delta: {e}"))?;
+    let mut flags = std::collections::BTreeMap::new();
+    let mut flag = |k: &str, v: String| {
+        flags.insert(k.to_string(), v);
+    };
+    flag("storage.tsdb.path", cli.storage_path.display().to_string());
+    flag("web.listen-address", cli.listen_address.clone());
+    flag("storage.tsdb.retention.time", cli.retention_time.clone());
+    flag("storage.tsdb.retention.size", cli.retention_size.clone());
+    flag(
+        "storage.tsdb.wal-compression",
+        cli.wal_compression.to_string(),
+    );
+    flag(
+        "config.file",
+        cli.config_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    );
+    flag("query.timeout", cli.query_timeout.clone());
+    flag("query.max-samples", cli.query_max_samples.to_string());
+    flag("query.lookback-delta", cli.query_lookback_delta.clone());
+    flag("web.enable-lifecycle", cli.enable_lifecycle.to_string());
+    flag("web.enable-admin-api", cli.enable_admin_api.to_string());
+    let cfg = vigil::api::ApiConfig {
+        query_timeout: std::time::Duration::from_millis(timeout_ms.max(0) as u64),
+        max_samples: cli.query_max_samples,
+        lookback_delta_ms,
+        enable_admin_api: cli.enable_admin_api,
+        enable_lifecycle: cli.enable_lifecycle,
+        flags,
+        config_file: cli.config_file.clone(),
+        ..vigil::api::ApiConfig::default()
+    };
+    if cli.config_file.is_some() {
+        vigil::api::lifecycle::reload(&cfg).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    Ok(cfg)
+}
+
+/// Reloads the configuration on SIGHUP, as `POST /-/reload` does.
+fn spawn_sighup_reload(state: Arc<AppState>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("received SIGHUP, reloading configuration");
+            if let Err(e) = server::reload_all(&state).await {
+                tracing::error!(error = %e, "reload failed; keeping the previous configuration");
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// Runs compaction, head truncation and retention every minute in the background.
@@ -233,26 +318,6 @@ fn spawn_compactor(db: Arc<Db>) -> tokio::task::JoinHandle<()> {
                 Err(e) => tracing::error!(error = %e, "compaction task failed"),
             }
         }
-    })
-}
-
-/// Reloads the configuration on every SIGHUP; a bad file is logged and ignored.
-fn spawn_sighup_reloader(reloader: Arc<Reloader>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                tracing::warn!("cannot listen for SIGHUP; reload via /-/reload only");
-                return;
-            };
-            while hup.recv().await.is_some() {
-                tracing::info!("received SIGHUP, reloading configuration");
-                let _ = reloader.reload().await;
-            }
-        }
-        #[cfg(not(unix))]
-        drop(reloader);
     })
 }
 

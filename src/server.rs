@@ -1,8 +1,9 @@
 //! The HTTP server: accepts connections on the listen address (hyper 1, HTTP/1.1) and routes
-//! requests. For now it serves the lifecycle endpoints `/-/healthy` and `/-/ready` and
-//! Vigil's own `/metrics`, and hands `/api/v1/write` to the remote-write receiver; the
-//! Prometheus API routes are added by the API module. Handlers
-//! never panic on bad input; unknown routes are 404 and wrong methods 405.
+//! requests: the lifecycle endpoints `/-/healthy`, `/-/ready`, `/-/reload`, `/-/quit`,
+//! Vigil's own `/metrics`, and the Prometheus API (`/api/v1/...`, `/federate`, served by
+//! `crate::api`). Replies are gzip-compressed when the client accepts it. Handlers never
+//! panic on bad input; unknown routes are 404 and wrong methods 405. `/api/v1/write` goes to
+//! the remote-write receiver.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -33,8 +34,26 @@ pub struct AppState {
     pub scrape: Arc<ScrapeManager>,
     /// Loads and applies the configuration (SIGHUP, `/-/reload`).
     pub reloader: Arc<Reloader>,
-    /// `--web.enable-lifecycle`: whether `/-/reload` may be called.
-    pub enable_lifecycle: bool,
+    /// API options from the command line and lifecycle state.
+    pub api: crate::api::ApiConfig,
+}
+
+impl AppState {
+    /// State for a server over `db` with the given API options: a scrape manager with no
+    /// targets yet and a reloader for `api.config_file` (or the embedded default, which
+    /// scrapes `listen_address`). Not ready until `ready` is set.
+    pub fn new(db: Arc<Db>, api: crate::api::ApiConfig, listen_address: &str) -> AppState {
+        let scrape = ScrapeManager::new(db.clone());
+        let reloader = Reloader::new(api.config_file.clone(), listen_address, scrape.clone());
+        AppState {
+            db,
+            ready: AtomicBool::new(false),
+            start_time: std::time::SystemTime::now(),
+            scrape,
+            reloader,
+            api,
+        }
+    }
 }
 
 /// A response with a body of bytes.
@@ -50,8 +69,75 @@ pub fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> R
     r
 }
 
-/// Routes one request.
+/// Whether an `Accept-Encoding` header value accepts gzip (a `q=0` refuses it).
+pub fn accepts_gzip(header: &str) -> bool {
+    header.split(',').any(|part| {
+        let mut it = part.split(';');
+        let coding = it.next().unwrap_or("").trim();
+        if !coding.eq_ignore_ascii_case("gzip") && coding != "*" {
+            return false;
+        }
+        !it.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f64>().ok())
+                .is_some_and(|q| q == 0.0)
+        })
+    })
+}
+
+/// Compresses a response body with gzip and sets `Content-Encoding`.
+async fn gzip_response(resp: Resp) -> Resp {
+    use http_body_util::BodyExt;
+    use std::io::Write;
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match body.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(never) => match never {},
+    };
+    if bytes.is_empty() || parts.headers.contains_key(hyper::header::CONTENT_ENCODING) {
+        return Response::from_parts(parts, Full::new(bytes));
+    }
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        flate2::Compression::fast(),
+    );
+    let compressed = enc.write_all(&bytes).and_then(|_| enc.finish());
+    match compressed {
+        Ok(out) => {
+            parts.headers.insert(
+                hyper::header::CONTENT_ENCODING,
+                hyper::header::HeaderValue::from_static("gzip"),
+            );
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            Response::from_parts(parts, Full::new(Bytes::from(out)))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "gzip compression failed; sending uncompressed");
+            Response::from_parts(parts, Full::new(bytes))
+        }
+    }
+}
+
+/// Routes one request, compressing the reply when the client accepts gzip.
 pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
+    let gzip = req
+        .headers()
+        .get(hyper::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    let mut resp = route_plain(state, req).await;
+    resp.headers_mut().insert(
+        hyper::header::VARY,
+        hyper::header::HeaderValue::from_static("Accept-Encoding"),
+    );
+    if gzip {
+        resp = gzip_response(resp).await;
+    }
+    resp
+}
+
+async fn route_plain(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let get_only = |m: &Method| m == Method::GET || m == Method::HEAD;
@@ -84,8 +170,14 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
         "/api/v1/write" => {
             crate::remote::handle(crate::remote::global(), state.db.clone(), req).await
         }
-        "/-/reload" if method == Method::POST || method == Method::PUT => reload(&state).await,
-        "/-/healthy" | "/-/ready" | "/metrics" | "/-/reload" => text(
+        "/-/reload"
+            if (method == Method::POST || method == Method::PUT) && state.api.enable_lifecycle =>
+        {
+            reload(&state).await
+        }
+        "/-/reload" | "/-/quit" => crate::api::lifecycle::handle(&state.api, &path, &method),
+        p if crate::api::owns_path(p) => crate::api::handle(state, req).await,
+        "/-/healthy" | "/-/ready" | "/metrics" => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain; charset=utf-8",
             "Method Not Allowed\n",
@@ -102,14 +194,7 @@ pub async fn route(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
 /// configuration is rejected (the old one keeps running).
 async fn reload(state: &AppState) -> Resp {
     let plain = "text/plain; charset=utf-8";
-    if !state.enable_lifecycle {
-        return text(
-            StatusCode::FORBIDDEN,
-            plain,
-            "Lifecycle API is not enabled.\n",
-        );
-    }
-    match state.reloader.reload().await {
+    match reload_all(state).await {
         Ok(()) => text(StatusCode::OK, plain, ""),
         Err(e) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,6 +202,13 @@ async fn reload(state: &AppState) -> Resp {
             format!("failed to reload config: {e}\n"),
         ),
     }
+}
+
+/// Reloads the configuration everywhere it is used: scrape targets (through the reloader,
+/// which keeps the old configuration on error) and the API's view of it.
+pub async fn reload_all(state: &AppState) -> Result<(), String> {
+    state.reloader.reload().await.map_err(|e| e.to_string())?;
+    crate::api::lifecycle::reload(&state.api)
 }
 
 /// Serves until `shutdown` resolves; then stops accepting and lets in-flight requests end.

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -64,11 +63,14 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(AppState {
-            db: db.clone(),
-            ready: AtomicBool::new(true),
-            start_time: std::time::SystemTime::now(),
-        });
+        let state = Arc::new(AppState::new(
+            db.clone(),
+            vigil::api::ApiConfig::default(),
+            &addr.to_string(),
+        ));
+        state
+            .ready
+            .store(true, std::sync::atomic::Ordering::Release);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         rt.spawn(async move {
             let _ = vigil::server::serve(listener, state, async {

@@ -9,6 +9,7 @@
 //! drops data that has been persisted into blocks. The head never writes blocks itself.
 
 mod append;
+mod cardinality;
 mod read;
 mod replay;
 mod series;
@@ -29,6 +30,7 @@ use crate::record::RefMetadata;
 
 pub use append::now_ms;
 pub use append::{Appender, CommitStats};
+pub use cardinality::CardinalityStats;
 pub use read::HeadSeriesData;
 pub use replay::ReplayStats;
 pub(crate) use series::MemSeries;
