@@ -410,9 +410,9 @@ fn dispatch(state: &AppState, endpoint: &Endpoint, p: &Params) -> ApiResult {
         Endpoint::Labels => series::labels(state, p),
         Endpoint::LabelValues(name) => series::label_values(state, name, p),
         Endpoint::Metadata => series::metadata(state, p),
-        Endpoint::Targets => status::targets(p),
+        Endpoint::Targets => status::targets(state, p),
         Endpoint::TargetsMetadata => status::targets_metadata(p),
-        Endpoint::ScrapePools => Ok(Reply::data(r#"{"scrapePools":[]}"#)),
+        Endpoint::ScrapePools => status::scrape_pools(state),
         Endpoint::Rules => status::rules(p),
         Endpoint::Alerts => Ok(Reply::data(r#"{"alerts":[]}"#)),
         Endpoint::Alertmanagers => Ok(Reply::data(

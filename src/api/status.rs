@@ -174,12 +174,74 @@ fn walreplay(state: &AppState) -> ApiResult {
     ))
 }
 
-/// `/api/v1/targets`: no scrape targets exist yet, so every `state`/`scrapePool` filter
-/// selects empty lists.
-pub fn targets(_p: &Params) -> ApiResult {
+/// `/api/v1/targets`: the scrape manager's active and dropped targets, filtered by `state`
+/// (`active`, `dropped`, `any`) and `scrapePool`, in Prometheus' shape.
+pub fn targets(state: &AppState, p: &Params) -> ApiResult {
+    let which = p.get("state").unwrap_or("").to_ascii_lowercase();
+    let pool = p.get_nonempty("scrapePool");
+    let want_active = matches!(which.as_str(), "" | "any" | "active");
+    let want_dropped = matches!(which.as_str(), "" | "any" | "dropped");
+    let in_pool = |name: &str| pool.is_none_or(|p| p == name);
+    let labels_obj = |l: &vigil_storage::Labels| {
+        serde_json::Value::Object(
+            l.iter()
+                .map(|x| (x.name.to_string(), serde_json::Value::from(&*x.value)))
+                .collect(),
+        )
+    };
+    let mut active = Vec::new();
+    if want_active {
+        for t in state.scrape.active_targets() {
+            if !in_pool(&t.scrape_pool) {
+                continue;
+            }
+            active.push(json!({
+                "discoveredLabels": labels_obj(&t.discovered_labels),
+                "labels": labels_obj(&t.labels),
+                "scrapePool": t.scrape_pool,
+                "scrapeUrl": t.scrape_url,
+                "globalUrl": t.scrape_url,
+                "lastError": t.last_error,
+                "lastScrape": t
+                    .last_scrape_ms
+                    .map(format_rfc3339_ms)
+                    .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string()),
+                "lastScrapeDuration": t.last_scrape_duration_seconds,
+                "health": t.health.as_str(),
+                "scrapeInterval": vigil_promql::parser::format_duration(t.scrape_interval_ms),
+                "scrapeTimeout": vigil_promql::parser::format_duration(t.scrape_timeout_ms),
+            }));
+        }
+    }
+    let mut dropped = Vec::new();
+    let mut counts = serde_json::Map::new();
+    for d in state.scrape.dropped_targets() {
+        let c = counts
+            .entry(d.scrape_pool.clone())
+            .or_insert(serde_json::Value::from(0u64));
+        *c = serde_json::Value::from(c.as_u64().unwrap_or(0) + 1);
+        if want_dropped && in_pool(&d.scrape_pool) {
+            dropped.push(json!({
+                "discoveredLabels": labels_obj(&d.discovered_labels),
+                "scrapePool": d.scrape_pool,
+            }));
+        }
+    }
     Ok(Reply::data(
-        r#"{"activeTargets":[],"droppedTargets":[],"droppedTargetCounts":{}}"#,
+        json!({
+            "activeTargets": active,
+            "droppedTargets": dropped,
+            "droppedTargetCounts": counts,
+        })
+        .to_string(),
     ))
+}
+
+/// `/api/v1/scrape_pools`: the configured scrape pools, sorted.
+pub fn scrape_pools(state: &AppState) -> ApiResult {
+    let mut pools = state.scrape.pools();
+    pools.sort();
+    Ok(Reply::data(json!({ "scrapePools": pools }).to_string()))
 }
 
 /// `/api/v1/targets/metadata`: `match_target` must parse; no targets, so no metadata.
