@@ -614,11 +614,6 @@ impl Evaluator<'_, '_> {
             {
                 return exec_err(format!("anchored modifier can only be used with: changes, delta, increase, rate, resets - not with {name}"));
             }
-            if vs.smoothed || vs.anchored {
-                return exec_err(
-                    "anchored and smoothed range selectors are not supported by this engine yet",
-                );
-            }
         }
         if id == F::DoubleExponentialSmoothing {
             for (i, v) in params[0].iter().enumerate() {
@@ -635,6 +630,11 @@ impl Evaluator<'_, '_> {
                 }
             }
         }
+        let (anchored, smoothed) = match arg.unwrap_parens() {
+            Expr::MatrixSelector(ms) => (ms.vector_selector.anchored, ms.vector_selector.smoothed),
+            _ => (false, false),
+        };
+        let extended = anchored || smoothed;
         let input = self.eval_range_input(arg)?;
         let range_ms = input.range;
         let drop_name = !matches!(id, F::LastOverTime | F::FirstOverTime);
@@ -676,6 +676,30 @@ impl Evaluator<'_, '_> {
                 buf.clear();
                 buf.extend(w.iter().map(|x| (x.t, x.v)));
                 let win = kn::Window::new(&buf, r - range_ms, r);
+                if extended {
+                    let v = match id {
+                        F::Rate => kr::extended_rate(&win, smoothed, true, true),
+                        F::Increase => kr::extended_rate(&win, smoothed, true, false),
+                        F::Delta => kr::extended_rate(&win, smoothed, false, false),
+                        F::Changes | F::Resets => kr::anchored_first_index(&buf, r - range_ms)
+                            .and_then(|i| {
+                                let sub = kn::Window::new(&buf[i..], r - range_ms, r);
+                                if id == F::Changes {
+                                    kr::changes(&sub)
+                                } else {
+                                    kr::resets(&sub)
+                                }
+                            }),
+                        _ => None,
+                    };
+                    if let Some(v) = v {
+                        points.push(Point {
+                            t: self.step_ts(step),
+                            v,
+                        });
+                    }
+                    return;
+                }
                 let v = match id {
                     F::Rate => kr::extrapolated_rate(&win, true, true),
                     F::Increase => kr::extrapolated_rate(&win, true, false),

@@ -177,7 +177,27 @@ impl Engine {
                     let mut out = Vec::new();
                     for si in 0..input.series.len() {
                         let mut pts = Vec::new();
-                        input.for_each_window(si, |_, w| pts.extend_from_slice(w));
+                        let extended = input.ext_back > 0 || input.ext_fwd > 0;
+                        input.for_each_window(si, |step, w| {
+                            if !extended {
+                                pts.extend_from_slice(w);
+                                return;
+                            }
+                            // anchored/smoothed: the boundary points the kernels would see.
+                            let r = input.refs[step];
+                            let raw: Vec<(i64, f64)> = w.iter().map(|p| (p.t, p.v)).collect();
+                            let smoothed = input.ext_fwd > 0;
+                            pts.extend(
+                                crate::kernels::range::extend_points(
+                                    &raw,
+                                    r - input.range,
+                                    r,
+                                    smoothed,
+                                )
+                                .into_iter()
+                                .map(|(t, v)| Point { t, v }),
+                            );
+                        });
                         if !pts.is_empty() {
                             out.push(Series {
                                 labels: (*input.series[si].metric).clone(),
