@@ -422,7 +422,7 @@ impl Evaluator<'_, '_> {
                 }
                 Ok(EVal::Vector(Vec::new()))
             }
-            F::Info => exec_err("info() is not supported by this engine yet"),
+            F::Info => self.eval_info(c),
             F::StartTimestamp => exec_err(
                 "start_timestamp() is not supported: this storage keeps no start timestamps",
             ),

@@ -13,6 +13,7 @@ pub mod error;
 mod eval;
 mod functions;
 mod histogram;
+mod info;
 pub mod memstore;
 mod selector;
 pub mod test_engine;
