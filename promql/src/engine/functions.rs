@@ -216,14 +216,27 @@ impl Evaluator<'_, '_> {
         match id {
             F::Time => Ok(EVal::Scalar(steps_secs())),
             F::Pi => Ok(EVal::Scalar(vec![std::f64::consts::PI; n])),
-            F::Start => Ok(EVal::Scalar(vec![self.start as f64 / MS_PER_SECOND; n])),
-            F::End => Ok(EVal::Scalar(vec![self.end as f64 / MS_PER_SECOND; n])),
-            F::Range => Ok(EVal::Scalar(vec![
-                (self.end - self.start) as f64
+            F::Start => Ok(EVal::Scalar(vec![
+                self.shared.query_start_ms as f64
                     / MS_PER_SECOND;
                 n
             ])),
-            F::Step => Ok(EVal::Scalar(vec![self.interval as f64 / MS_PER_SECOND; n])),
+            F::End => Ok(EVal::Scalar(vec![
+                self.shared.query_end_ms as f64
+                    / MS_PER_SECOND;
+                n
+            ])),
+            F::Range => Ok(EVal::Scalar(vec![
+                (self.shared.query_end_ms - self.shared.query_start_ms)
+                    as f64
+                    / MS_PER_SECOND;
+                n
+            ])),
+            F::Step => Ok(EVal::Scalar(vec![
+                self.shared.query_step_ms as f64
+                    / MS_PER_SECOND;
+                n
+            ])),
             F::MinOf | F::MaxOf => {
                 let a = self.scalar_arg(c, 0)?;
                 let b = self.scalar_arg(c, 1)?;
@@ -460,7 +473,10 @@ impl Evaluator<'_, '_> {
             label_names.push(self.string_arg(c, i)?);
         }
         if !self.is_instant() {
-            if matches!(c.func.id, F::Sort | F::SortDesc) {
+            if matches!(
+                c.func.id,
+                F::Sort | F::SortDesc | F::SortByLabel | F::SortByLabelDesc
+            ) {
                 self.annotate().add(Annotation::warning(
                     "sort is ineffective for range queries since results are always ordered by labels",
                     c.pos,
@@ -521,7 +537,7 @@ impl Evaluator<'_, '_> {
                     "invalid regular expression in label_replace(): {re_s}: {e}"
                 ))
             })?;
-            if dst.is_empty() {
+            if !is_valid_label_name(&dst) {
                 return exec_err(format!(
                     "invalid destination label name in label_replace(): {dst}"
                 ));
@@ -544,7 +560,7 @@ impl Evaluator<'_, '_> {
             for i in 3..c.args.len() {
                 srcs.push(self.string_arg(c, i)?);
             }
-            if dst.is_empty() {
+            if !is_valid_label_name(&dst) {
                 return exec_err(format!(
                     "invalid destination label name in label_join(): {dst}"
                 ));
@@ -770,4 +786,11 @@ impl Evaluator<'_, '_> {
         }
         Ok(EVal::Vector(out))
     }
+}
+
+/// Whether `name` is a valid (UTF-8) label name. The parser turns byte escapes that are not
+/// valid UTF-8 (`"\xff"`) into U+FFFD, so that character stands for the invalid bytes
+/// Prometheus would reject here (see docs/promql-compat.md).
+fn is_valid_label_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(char::REPLACEMENT_CHARACTER)
 }

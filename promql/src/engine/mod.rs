@@ -160,6 +160,9 @@ impl Engine {
             deadline: Instant::now().checked_add(self.opts.timeout),
             cancel,
             samples_read: RefCell::new(0),
+            query_start_ms: start_ms,
+            query_end_ms: end_ms,
+            query_step_ms: step_ms,
         };
         let ev = Evaluator {
             shared: &shared,
