@@ -13,7 +13,7 @@ use vigil_storage::{Labels, LabelsBuilder, MatchType};
 use super::annotations::Annotation;
 use super::error::{exec_err, Result};
 use super::eval::{empty_metric, Evaluator};
-use super::histogram::histogram_quantile;
+use super::histogram::{classic_histogram_fn, BucketFn};
 use super::value::{ESeries, EVal, Point};
 use crate::functions::FunctionId;
 use crate::kernels as kn;
@@ -420,12 +420,34 @@ impl Evaluator<'_, '_> {
             F::HistogramQuantile => {
                 let q = self.scalar_arg(c, 0)?;
                 let m = self.vector_arg(c, 1)?;
-                histogram_quantile(self, c, &q, &m).map(EVal::Vector)
+                classic_histogram_fn(self, c, &c.args[1], BucketFn::Quantile { q: &q }, &m)
+                    .map(EVal::Vector)
+            }
+            F::HistogramQuantiles => {
+                let m = self.vector_arg(c, 0)?;
+                let label = self.string_arg(c, 1)?;
+                let mut qs = Vec::new();
+                for i in 2..c.args.len() {
+                    qs.push(self.scalar_arg(c, i)?);
+                }
+                let f = BucketFn::Quantiles {
+                    label: &label,
+                    qs: &qs,
+                };
+                classic_histogram_fn(self, c, &c.args[0], f, &m).map(EVal::Vector)
+            }
+            F::HistogramFraction => {
+                let lower = self.scalar_arg(c, 0)?;
+                let upper = self.scalar_arg(c, 1)?;
+                let m = self.vector_arg(c, 2)?;
+                let f = BucketFn::Fraction {
+                    lower: &lower,
+                    upper: &upper,
+                };
+                classic_histogram_fn(self, c, &c.args[2], f, &m).map(EVal::Vector)
             }
             F::HistogramAvg
             | F::HistogramCount
-            | F::HistogramFraction
-            | F::HistogramQuantiles
             | F::HistogramStddev
             | F::HistogramStdvar
             | F::HistogramSum => {
@@ -660,7 +682,7 @@ impl Evaluator<'_, '_> {
                     self.annotate().add(Annotation::warning(
                         format!(
                             "quantile value should be between 0 and 1, got {}",
-                            crate::promqltest::number::format_go_float(*q)
+                            crate::kernels::format::format_go_float(*q)
                         ),
                         c.args[0].pos(),
                     ));
