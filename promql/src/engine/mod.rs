@@ -340,3 +340,6 @@ fn finish_matrix(m: Vec<ESeries>) -> Result<Vec<Series>> {
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
