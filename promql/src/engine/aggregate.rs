@@ -126,7 +126,7 @@ impl Evaluator<'_, '_> {
                     self.annotate().add(Annotation::warning(
                         format!(
                             "quantile value should be between 0 and 1, got {}",
-                            crate::promqltest::number::format_go_float(*q)
+                            crate::kernels::format::format_go_float(*q)
                         ),
                         pos,
                     ));
@@ -310,8 +310,8 @@ impl Evaluator<'_, '_> {
                     self.annotate().add(Annotation::warning(
                         format!(
                             "ratio value should be between -1 and 1, got {}, capping to {}",
-                            crate::promqltest::number::format_go_float(bad),
-                            crate::promqltest::number::format_go_float(to)
+                            crate::kernels::format::format_go_float(bad),
+                            crate::kernels::format::format_go_float(to)
                         ),
                         pos,
                     ));

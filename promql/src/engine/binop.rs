@@ -294,11 +294,11 @@ impl Evaluator<'_, '_> {
         } else {
             (lhs_series, rhs_series, lsig, rsig, lv, rv)
         };
-        let (fill_r, fill_l) = if swapped {
-            (fill.lhs, fill.rhs)
-        } else {
-            (fill.rhs, fill.lhs)
-        };
+        // Prometheus applies `fill_right` to the side it matches against and `fill_left` to
+        // the side it iterates *after* swapping for `group_right`, so with `group_right`
+        // `fill_left` fills the right-hand (many) side and `fill_right` the left-hand side
+        // (fill-modifier.test encodes this).
+        let (fill_r, fill_l) = (fill.rhs, fill.lhs);
         let mut right: Vec<Option<StepSample>> = vec![None; nsigs];
         for s in r_v {
             let sig = r_sig[s.idx];

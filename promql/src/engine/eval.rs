@@ -27,6 +27,11 @@ pub(crate) struct Shared<'a> {
     pub cancel: Option<&'a AtomicBool>,
     /// Total samples read from storage (for stats).
     pub samples_read: RefCell<usize>,
+    /// The query's start, end and step (0 for an instant query), for `start()`, `end()`,
+    /// `range()` and `step()`; they do not change inside subqueries.
+    pub query_start_ms: i64,
+    pub query_end_ms: i64,
+    pub query_step_ms: i64,
 }
 
 /// One sample of a per-step input vector: the index of its series in the input and its value.
@@ -109,7 +114,10 @@ impl<'a, 's> Evaluator<'a, 's> {
             Expr::Paren(p) => self.eval(&p.expr),
             Expr::Duration(d) => {
                 let secs = d
-                    .evaluate(self.interval, self.end - self.start)
+                    .evaluate(
+                        self.shared.query_step_ms,
+                        self.shared.query_end_ms - self.shared.query_start_ms,
+                    )
                     .map_err(Error::Execution)?;
                 Ok(EVal::Scalar(vec![secs; self.steps()]))
             }

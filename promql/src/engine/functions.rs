@@ -13,7 +13,7 @@ use vigil_storage::{Labels, LabelsBuilder, MatchType};
 use super::annotations::Annotation;
 use super::error::{exec_err, Result};
 use super::eval::{empty_metric, Evaluator};
-use super::histogram::histogram_quantile;
+use super::histogram::{classic_histogram_fn, BucketFn};
 use super::value::{ESeries, EVal, Point};
 use crate::functions::FunctionId;
 use crate::kernels as kn;
@@ -216,14 +216,27 @@ impl Evaluator<'_, '_> {
         match id {
             F::Time => Ok(EVal::Scalar(steps_secs())),
             F::Pi => Ok(EVal::Scalar(vec![std::f64::consts::PI; n])),
-            F::Start => Ok(EVal::Scalar(vec![self.start as f64 / MS_PER_SECOND; n])),
-            F::End => Ok(EVal::Scalar(vec![self.end as f64 / MS_PER_SECOND; n])),
-            F::Range => Ok(EVal::Scalar(vec![
-                (self.end - self.start) as f64
+            F::Start => Ok(EVal::Scalar(vec![
+                self.shared.query_start_ms as f64
                     / MS_PER_SECOND;
                 n
             ])),
-            F::Step => Ok(EVal::Scalar(vec![self.interval as f64 / MS_PER_SECOND; n])),
+            F::End => Ok(EVal::Scalar(vec![
+                self.shared.query_end_ms as f64
+                    / MS_PER_SECOND;
+                n
+            ])),
+            F::Range => Ok(EVal::Scalar(vec![
+                (self.shared.query_end_ms - self.shared.query_start_ms)
+                    as f64
+                    / MS_PER_SECOND;
+                n
+            ])),
+            F::Step => Ok(EVal::Scalar(vec![
+                self.shared.query_step_ms as f64
+                    / MS_PER_SECOND;
+                n
+            ])),
             F::MinOf | F::MaxOf => {
                 let a = self.scalar_arg(c, 0)?;
                 let b = self.scalar_arg(c, 1)?;
@@ -407,12 +420,34 @@ impl Evaluator<'_, '_> {
             F::HistogramQuantile => {
                 let q = self.scalar_arg(c, 0)?;
                 let m = self.vector_arg(c, 1)?;
-                histogram_quantile(self, c, &q, &m).map(EVal::Vector)
+                classic_histogram_fn(self, c, &c.args[1], BucketFn::Quantile { q: &q }, &m)
+                    .map(EVal::Vector)
+            }
+            F::HistogramQuantiles => {
+                let m = self.vector_arg(c, 0)?;
+                let label = self.string_arg(c, 1)?;
+                let mut qs = Vec::new();
+                for i in 2..c.args.len() {
+                    qs.push(self.scalar_arg(c, i)?);
+                }
+                let f = BucketFn::Quantiles {
+                    label: &label,
+                    qs: &qs,
+                };
+                classic_histogram_fn(self, c, &c.args[0], f, &m).map(EVal::Vector)
+            }
+            F::HistogramFraction => {
+                let lower = self.scalar_arg(c, 0)?;
+                let upper = self.scalar_arg(c, 1)?;
+                let m = self.vector_arg(c, 2)?;
+                let f = BucketFn::Fraction {
+                    lower: &lower,
+                    upper: &upper,
+                };
+                classic_histogram_fn(self, c, &c.args[2], f, &m).map(EVal::Vector)
             }
             F::HistogramAvg
             | F::HistogramCount
-            | F::HistogramFraction
-            | F::HistogramQuantiles
             | F::HistogramStddev
             | F::HistogramStdvar
             | F::HistogramSum => {
@@ -422,7 +457,7 @@ impl Evaluator<'_, '_> {
                 }
                 Ok(EVal::Vector(Vec::new()))
             }
-            F::Info => exec_err("info() is not supported by this engine yet"),
+            F::Info => self.eval_info(c),
             F::StartTimestamp => exec_err(
                 "start_timestamp() is not supported: this storage keeps no start timestamps",
             ),
@@ -460,7 +495,10 @@ impl Evaluator<'_, '_> {
             label_names.push(self.string_arg(c, i)?);
         }
         if !self.is_instant() {
-            if matches!(c.func.id, F::Sort | F::SortDesc) {
+            if matches!(
+                c.func.id,
+                F::Sort | F::SortDesc | F::SortByLabel | F::SortByLabelDesc
+            ) {
                 self.annotate().add(Annotation::warning(
                     "sort is ineffective for range queries since results are always ordered by labels",
                     c.pos,
@@ -521,7 +559,7 @@ impl Evaluator<'_, '_> {
                     "invalid regular expression in label_replace(): {re_s}: {e}"
                 ))
             })?;
-            if dst.is_empty() {
+            if !is_valid_label_name(&dst) {
                 return exec_err(format!(
                     "invalid destination label name in label_replace(): {dst}"
                 ));
@@ -544,7 +582,7 @@ impl Evaluator<'_, '_> {
             for i in 3..c.args.len() {
                 srcs.push(self.string_arg(c, i)?);
             }
-            if dst.is_empty() {
+            if !is_valid_label_name(&dst) {
                 return exec_err(format!(
                     "invalid destination label name in label_join(): {dst}"
                 ));
@@ -614,11 +652,6 @@ impl Evaluator<'_, '_> {
             {
                 return exec_err(format!("anchored modifier can only be used with: changes, delta, increase, rate, resets - not with {name}"));
             }
-            if vs.smoothed || vs.anchored {
-                return exec_err(
-                    "anchored and smoothed range selectors are not supported by this engine yet",
-                );
-            }
         }
         if id == F::DoubleExponentialSmoothing {
             for (i, v) in params[0].iter().enumerate() {
@@ -635,6 +668,11 @@ impl Evaluator<'_, '_> {
                 }
             }
         }
+        let (anchored, smoothed) = match arg.unwrap_parens() {
+            Expr::MatrixSelector(ms) => (ms.vector_selector.anchored, ms.vector_selector.smoothed),
+            _ => (false, false),
+        };
+        let extended = anchored || smoothed;
         let input = self.eval_range_input(arg)?;
         let range_ms = input.range;
         let drop_name = !matches!(id, F::LastOverTime | F::FirstOverTime);
@@ -644,7 +682,7 @@ impl Evaluator<'_, '_> {
                     self.annotate().add(Annotation::warning(
                         format!(
                             "quantile value should be between 0 and 1, got {}",
-                            crate::promqltest::number::format_go_float(*q)
+                            crate::kernels::format::format_go_float(*q)
                         ),
                         c.args[0].pos(),
                     ));
@@ -676,6 +714,30 @@ impl Evaluator<'_, '_> {
                 buf.clear();
                 buf.extend(w.iter().map(|x| (x.t, x.v)));
                 let win = kn::Window::new(&buf, r - range_ms, r);
+                if extended {
+                    let v = match id {
+                        F::Rate => kr::extended_rate(&win, smoothed, true, true),
+                        F::Increase => kr::extended_rate(&win, smoothed, true, false),
+                        F::Delta => kr::extended_rate(&win, smoothed, false, false),
+                        F::Changes | F::Resets => kr::anchored_first_index(&buf, r - range_ms)
+                            .and_then(|i| {
+                                let sub = kn::Window::new(&buf[i..], r - range_ms, r);
+                                if id == F::Changes {
+                                    kr::changes(&sub)
+                                } else {
+                                    kr::resets(&sub)
+                                }
+                            }),
+                        _ => None,
+                    };
+                    if let Some(v) = v {
+                        points.push(Point {
+                            t: self.step_ts(step),
+                            v,
+                        });
+                    }
+                    return;
+                }
                 let v = match id {
                     F::Rate => kr::extrapolated_rate(&win, true, true),
                     F::Increase => kr::extrapolated_rate(&win, true, false),
@@ -746,4 +808,11 @@ impl Evaluator<'_, '_> {
         }
         Ok(EVal::Vector(out))
     }
+}
+
+/// Whether `name` is a valid (UTF-8) label name. The parser turns byte escapes that are not
+/// valid UTF-8 (`"\xff"`) into U+FFFD, so that character stands for the invalid bytes
+/// Prometheus would reject here (see docs/promql-compat.md).
+fn is_valid_label_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(char::REPLACEMENT_CHARACTER)
 }

@@ -1,7 +1,10 @@
-//! Classic-histogram `histogram_quantile`: groups `_bucket` series by their labels without
-//! `le`, sorts and coalesces buckets, forces monotonicity and interpolates linearly inside
-//! the bucket holding the requested rank, like Prometheus' `bucketQuantile`. Native
-//! histograms are not stored by this engine. It never reads storage.
+//! Classic-histogram functions over `le` bucket series: `histogram_quantile`,
+//! `histogram_quantiles` and `histogram_fraction`. This module groups the buckets of each
+//! step by their labels without `le` (Prometheus' signature, `__name__` included and
+//! dropped from the result later), reports malformed `le` labels, invalid quantiles and
+//! forced monotonicity as Prometheus does, and leaves the arithmetic to
+//! `kernels::histogram`. Native histograms are not stored by this engine. It never reads
+//! storage.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,111 +12,92 @@ use std::sync::Arc;
 use vigil_storage::labels::METRIC_NAME;
 use vigil_storage::Labels;
 
-use super::annotations::Annotation;
-use super::error::Result;
+use super::annotations::{Annotation, MonotonicityFix};
+use super::error::{exec_err, Result};
 use super::eval::Evaluator;
-use super::value::{ESample, ESeries};
-use crate::parser::ast::Call;
+use super::value::{ESample, ESeries, Metric};
+use crate::kernels::format::{format_go_float, format_openmetrics_float};
+use crate::kernels::histogram::{bucket_fraction, bucket_quantile, Bucket};
+use crate::parser::ast::{Call, Expr, PosRange};
 
 /// The bucket upper-bound label.
 const BUCKET_LABEL: &str = "le";
+/// Prometheus' forced-monotonicity info text.
+const FORCED_MONOTONICITY_INFO: &str = "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)";
 
-/// Quantile `q` of cumulative buckets (upper bound, count).
-pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
-    if q.is_nan() {
-        return (f64::NAN, false);
-    }
-    if q < 0.0 {
-        return (f64::NEG_INFINITY, false);
-    }
-    if q > 1.0 {
-        return (f64::INFINITY, false);
-    }
-    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-    match buckets.last() {
-        Some(b) if b.0 == f64::INFINITY => {}
-        _ => return (f64::NAN, false),
-    }
-    // Coalesce equal upper bounds.
-    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for b in buckets.iter() {
-        match merged.last_mut() {
-            Some(last) if last.0 == b.0 => last.1 += b.1,
-            _ => merged.push(*b),
-        }
-    }
-    let mut forced = false;
-    let mut max = f64::NEG_INFINITY;
-    for b in merged.iter_mut() {
-        if b.1 > max {
-            max = b.1;
-        } else if b.1 < max {
-            forced = true;
-            b.1 = max;
-        }
-    }
-    if merged.len() < 2 {
-        return (f64::NAN, forced);
-    }
-    let observations = merged[merged.len() - 1].1;
-    if observations == 0.0 || observations.is_nan() {
-        return (f64::NAN, forced);
-    }
-    let mut rank = q * observations;
-    let b = merged.partition_point(|x| x.1 < rank);
-    if b == merged.len() - 1 {
-        return (merged[merged.len() - 2].0, forced);
-    }
-    if b == 0 && merged[0].0 <= 0.0 {
-        return (merged[0].0, forced);
-    }
-    let mut start = 0.0;
-    let end = merged[b].0;
-    let mut count = merged[b].1;
-    if b > 0 {
-        start = merged[b - 1].0;
-        count -= merged[b - 1].1;
-        rank -= merged[b - 1].1;
-    }
-    (start + (end - start) * (rank / count), forced)
+/// What a classic-histogram function computes per bucket group.
+pub(crate) enum BucketFn<'a> {
+    /// `histogram_quantile(q, v)`: one quantile per step.
+    Quantile { q: &'a [f64] },
+    /// `histogram_quantiles(v, label, q...)`: several quantiles, each labelled.
+    Quantiles { label: &'a str, qs: &'a [Vec<f64>] },
+    /// `histogram_fraction(lower, upper, v)`.
+    Fraction { lower: &'a [f64], upper: &'a [f64] },
 }
 
-/// `histogram_quantile(q, buckets)` over classic bucket series.
-pub(crate) fn histogram_quantile(
-    ev: &Evaluator<'_, '_>,
-    c: &Call,
-    q: &[f64],
-    m: &[ESeries],
-) -> Result<Vec<ESeries>> {
+/// Warns for each step's quantile outside [0, 1] (or NaN), at the quantile argument.
+fn check_quantiles(ev: &Evaluator<'_, '_>, q: &[f64], pos: PosRange) {
     for v in q {
         if !(0.0..=1.0).contains(v) {
             ev.annotate().add(Annotation::warning(
                 format!(
                     "quantile value should be between 0 and 1, got {}",
-                    crate::promqltest::number::format_go_float(*v)
+                    format_go_float(*v)
                 ),
-                c.args[0].pos(),
+                pos,
             ));
         }
     }
-    // Group key and upper bound per input series, computed once.
+}
+
+/// Parses an `le` value like Go's `strconv.ParseFloat`.
+fn parse_le(s: &str) -> Option<f64> {
+    match s {
+        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        _ if s.is_empty() || s.trim() != s => None,
+        _ => s.parse::<f64>().ok(),
+    }
+}
+
+/// Evaluates a classic-histogram function over the bucket series `m` (`arg` is the vector
+/// argument, for annotation positions).
+pub(crate) fn classic_histogram_fn(
+    ev: &Evaluator<'_, '_>,
+    c: &Call,
+    arg: &Expr,
+    f: BucketFn<'_>,
+    m: &[ESeries],
+) -> Result<Vec<ESeries>> {
+    match &f {
+        BucketFn::Quantile { q } => {
+            if let Some(a) = c.args.first() {
+                check_quantiles(ev, q, a.pos());
+            }
+        }
+        BucketFn::Quantiles { qs, .. } => {
+            for (i, q) in qs.iter().enumerate() {
+                if let Some(a) = c.args.get(i + 2) {
+                    check_quantiles(ev, q, a.pos());
+                }
+            }
+        }
+        BucketFn::Fraction { .. } => {}
+    }
+    // Group (labels without `le`) and upper bound per input series, computed once.
     let mut groups: HashMap<Labels, usize> = HashMap::new();
-    let mut metrics: Vec<Arc<Labels>> = Vec::new();
-    let mut info: Vec<Option<(usize, f64)>> = Vec::with_capacity(m.len());
+    let mut metrics: Vec<Metric> = Vec::new();
+    let mut slot: Vec<Option<(usize, f64)>> = Vec::with_capacity(m.len());
     for s in m {
-        let le = s
-            .metric
-            .get(BUCKET_LABEL)
-            .and_then(|v| v.trim().parse::<f64>().ok());
-        match le {
+        match s.metric.get(BUCKET_LABEL).and_then(parse_le) {
             Some(le) => {
-                let key = s.metric.without(|n| n == BUCKET_LABEL || n == METRIC_NAME);
+                let key = s.metric.without(|n| n == BUCKET_LABEL);
                 let n = groups.len();
                 let g = *groups.entry(key.clone()).or_insert_with(|| {
                     metrics.push(Arc::new(key));
                     n
                 });
-                info.push(Some((g, le)));
+                slot.push(Some((g, le)));
             }
             None => {
                 let name = s.metric.get(METRIC_NAME).unwrap_or("");
@@ -123,35 +107,98 @@ pub(crate) fn histogram_quantile(
                 if !name.is_empty() {
                     text.push_str(&format!(" for metric name {name:?}"));
                 }
-                ev.annotate()
-                    .add(Annotation::warning(text, c.args[1].pos()));
-                info.push(None);
+                ev.annotate().add(Annotation::warning(text, arg.pos()));
+                slot.push(None);
             }
         }
     }
-    let mut buckets: Vec<Vec<(f64, f64)>> = vec![Vec::new(); metrics.len()];
-    ev.range_eval(&[m], |step, _, v| {
+    // Labelled output metrics of histogram_quantiles, per (group, quantile index).
+    let mut labelled: HashMap<(usize, usize, u64), Metric> = HashMap::new();
+    let mut buckets: Vec<Vec<Bucket>> = vec![Vec::new(); metrics.len()];
+    ev.range_eval(&[m], |step, t, v| {
         for b in buckets.iter_mut() {
             b.clear();
         }
         let mut order = Vec::new();
         for s in &v[0] {
-            if let Some((g, le)) = info[s.idx] {
+            if let Some((g, le)) = slot[s.idx] {
                 if buckets[g].is_empty() {
                     order.push(g);
                 }
                 buckets[g].push((le, s.v));
             }
         }
-        let qv = q.get(step).copied().unwrap_or(f64::NAN);
+        let at = |x: &[f64]| x.get(step).copied().unwrap_or(f64::NAN);
         let mut out = Vec::with_capacity(order.len());
-        for g in order {
-            let (val, _forced) = bucket_quantile(qv, &mut buckets[g]);
-            out.push(ESample {
-                metric: metrics[g].clone(),
-                v: val,
-                drop_name: false,
-            });
+        let quantile = |g: usize, q: f64, bs: &mut Vec<Bucket>| {
+            let r = bucket_quantile(q, bs);
+            if r.forced_monotonicity {
+                let name = metrics[g].get(METRIC_NAME).unwrap_or("");
+                let mut text = FORCED_MONOTONICITY_INFO.to_string();
+                if !name.is_empty() {
+                    text.push_str(&format!(" for metric name {name:?}"));
+                }
+                let fix = MonotonicityFix {
+                    min_ts: t,
+                    max_ts: t,
+                    min_bucket: r.min_bucket,
+                    max_bucket: r.max_bucket,
+                    max_diff: r.max_diff,
+                    merged: 0,
+                };
+                ev.annotate()
+                    .add(Annotation::info_with_fix(text, arg.pos(), fix));
+            }
+            r.value
+        };
+        match &f {
+            BucketFn::Quantile { q } => {
+                for g in order {
+                    let v = quantile(g, at(q), &mut buckets[g]);
+                    out.push(ESample {
+                        metric: metrics[g].clone(),
+                        v,
+                        drop_name: true,
+                    });
+                }
+            }
+            BucketFn::Quantiles { label, qs } => {
+                for (qi, q) in qs.iter().enumerate() {
+                    let qv = at(q);
+                    for &g in &order {
+                        let mut bs = buckets[g].clone();
+                        let v = quantile(g, qv, &mut bs);
+                        let metric = labelled
+                            .entry((g, qi, qv.to_bits()))
+                            .or_insert_with(|| {
+                                Arc::new(metrics[g].with(label, &format_openmetrics_float(qv)))
+                            })
+                            .clone();
+                        out.push(ESample {
+                            metric,
+                            v,
+                            drop_name: true,
+                        });
+                    }
+                }
+            }
+            BucketFn::Fraction { lower, upper } => {
+                let (lo, hi) = (at(lower), at(upper));
+                for g in order {
+                    out.push(ESample {
+                        metric: metrics[g].clone(),
+                        v: bucket_fraction(lo, hi, &mut buckets[g]),
+                        drop_name: true,
+                    });
+                }
+            }
+        }
+        // Two groups labelled into the same output series is Prometheus' duplicate error.
+        let mut seen = std::collections::HashSet::new();
+        for s in &out {
+            if !seen.insert(s.metric.clone()) {
+                return exec_err("vector cannot contain metrics with the same labelset");
+            }
         }
         Ok(out)
     })

@@ -13,6 +13,7 @@ pub mod error;
 mod eval;
 mod functions;
 mod histogram;
+mod info;
 pub mod memstore;
 mod selector;
 pub mod test_engine;
@@ -159,6 +160,9 @@ impl Engine {
             deadline: Instant::now().checked_add(self.opts.timeout),
             cancel,
             samples_read: RefCell::new(0),
+            query_start_ms: start_ms,
+            query_end_ms: end_ms,
+            query_step_ms: step_ms,
         };
         let ev = Evaluator {
             shared: &shared,
@@ -177,7 +181,27 @@ impl Engine {
                     let mut out = Vec::new();
                     for si in 0..input.series.len() {
                         let mut pts = Vec::new();
-                        input.for_each_window(si, |_, w| pts.extend_from_slice(w));
+                        let extended = input.ext_back > 0 || input.ext_fwd > 0;
+                        input.for_each_window(si, |step, w| {
+                            if !extended {
+                                pts.extend_from_slice(w);
+                                return;
+                            }
+                            // anchored/smoothed: the boundary points the kernels would see.
+                            let r = input.refs[step];
+                            let raw: Vec<(i64, f64)> = w.iter().map(|p| (p.t, p.v)).collect();
+                            let smoothed = input.ext_fwd > 0;
+                            pts.extend(
+                                crate::kernels::range::extend_points(
+                                    &raw,
+                                    r - input.range,
+                                    r,
+                                    smoothed,
+                                )
+                                .into_iter()
+                                .map(|(t, v)| Point { t, v }),
+                            );
+                        });
                         if !pts.is_empty() {
                             out.push(Series {
                                 labels: (*input.series[si].metric).clone(),
@@ -316,3 +340,6 @@ fn finish_matrix(m: Vec<ESeries>) -> Result<Vec<Series>> {
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -19,11 +19,15 @@ use crate::parser::ast::{Expr, SubqueryExpr, VectorSelector};
 const MS_PER_SECOND: f64 = 1000.0;
 
 /// Range-vector input of a function: series with their points and, per step, the window end
-/// (`ref`); each step's window is `(ref - range, ref]`.
+/// (`ref`); each step's window is `(ref - range - ext_back, ref + ext_fwd]`. The extensions
+/// are zero except for `anchored` (back by the lookback delta) and `smoothed` (both ways)
+/// selectors, whose kernels need the samples around the range boundaries.
 pub(crate) struct RangeInput {
     pub series: Vec<ESeries>,
     pub refs: Vec<i64>,
     pub range: i64,
+    pub ext_back: i64,
+    pub ext_fwd: i64,
 }
 
 impl RangeInput {
@@ -38,8 +42,9 @@ impl RangeInput {
                 hi = 0;
             }
             prev_ref = r;
-            let from = r.saturating_sub(self.range);
-            while hi < pts.len() && pts[hi].t <= r {
+            let from = r.saturating_sub(self.range).saturating_sub(self.ext_back);
+            let to = r.saturating_add(self.ext_fwd);
+            while hi < pts.len() && pts[hi].t <= to {
                 hi += 1;
             }
             while lo < hi && pts[lo].t <= from {
@@ -101,6 +106,9 @@ impl Evaluator<'_, '_> {
             return Ok(Vec::new());
         };
         let lookback = self.shared.opts.lookback_delta_ms;
+        if vs.smoothed {
+            return self.eval_smoothed_selector(vs, &refs, timestamps);
+        }
         let loaded = self.load(vs, first - lookback + 1, last)?;
         let mut out = Vec::with_capacity(loaded.len());
         for (mut es, samples) in loaded {
@@ -142,14 +150,22 @@ impl Evaluator<'_, '_> {
             Expr::MatrixSelector(ms) => {
                 let vs = &ms.vector_selector;
                 let refs = self.selector_refs(vs.timestamp, vs.original_offset);
+                let lookback = self.shared.opts.lookback_delta_ms;
+                let (ext_back, ext_fwd) = match (vs.anchored, vs.smoothed) {
+                    (true, _) => (lookback, 0),
+                    (_, true) => (lookback, lookback),
+                    _ => (0, 0),
+                };
                 let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
                     return Ok(RangeInput {
                         series: Vec::new(),
                         refs,
                         range: ms.range,
+                        ext_back,
+                        ext_fwd,
                     });
                 };
-                let loaded = self.load(vs, first - ms.range + 1, last)?;
+                let loaded = self.load(vs, first - ms.range - ext_back + 1, last + ext_fwd)?;
                 let mut series = Vec::with_capacity(loaded.len());
                 for (mut es, samples) in loaded {
                     es.points = samples
@@ -165,6 +181,8 @@ impl Evaluator<'_, '_> {
                     series,
                     refs,
                     range: ms.range,
+                    ext_back,
+                    ext_fwd,
                 })
             }
             Expr::Subquery(sq) => self.eval_subquery(sq),
@@ -182,6 +200,57 @@ impl Evaluator<'_, '_> {
             series,
             refs,
             range: sq.range,
+            ext_back: 0,
+            ext_fwd: 0,
         })
+    }
+
+    /// `selector smoothed`: at each step, the value linearly interpolated between the
+    /// samples either side of the reference time within one lookback delta each way; an
+    /// exact hit is taken as is, past the last sample its value is carried forward, and
+    /// before the first sample nothing is produced. Stale markers are dropped first.
+    fn eval_smoothed_selector(
+        &self,
+        vs: &VectorSelector,
+        refs: &[i64],
+        timestamps: bool,
+    ) -> Result<Vec<ESeries>> {
+        let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
+            return Ok(Vec::new());
+        };
+        let lookback = self.shared.opts.lookback_delta_ms;
+        let loaded = self.load(vs, first - lookback + 1, last + lookback)?;
+        let mut out = Vec::with_capacity(loaded.len());
+        for (mut es, samples) in loaded {
+            let pts: Vec<Sample> = samples.into_iter().filter(|s| !is_stale_nan(s.v)).collect();
+            for (step, &r) in refs.iter().enumerate() {
+                let lo = pts.partition_point(|s| s.t <= r - lookback);
+                let hi = pts.partition_point(|s| s.t <= r + lookback);
+                let w = &pts[lo..hi];
+                let i = w.partition_point(|s| s.t < r);
+                let v = match (w.get(i), i.checked_sub(1).and_then(|j| w.get(j))) {
+                    (Some(next), _) if next.t == r => next.v,
+                    (Some(next), Some(prev)) => {
+                        prev.v + (next.v - prev.v) * (r - prev.t) as f64 / (next.t - prev.t) as f64
+                    }
+                    (None, Some(prev)) => prev.v,
+                    _ => continue,
+                };
+                let v = if timestamps {
+                    self.step_ts(step) as f64 / MS_PER_SECOND
+                } else {
+                    v
+                };
+                es.points.push(Point {
+                    t: self.step_ts(step),
+                    v,
+                });
+            }
+            if !es.points.is_empty() {
+                out.push(es);
+            }
+        }
+        self.check_samples(total_points(&out))?;
+        Ok(out)
     }
 }

@@ -1,8 +1,11 @@
 //! The promqltest glue: `PromqlTestEngine` implements `promqltest::TestEngine` with this
 //! engine over an in-memory `MemStorage`, configured as the upstream test files expect
 //! (lookback 5m, subquery step 1m, max samples 10 000, every parser feature on, delayed
-//! name removal), and rewrites queries for the `@` variants through the AST printer. Test
-//! tooling only: the query path must never depend on it.
+//! name removal), and rewrites queries for the `@` variants through the AST printer.
+//! Native histogram samples are not stored: the engine remembers which series carried them
+//! and skips exactly the evals whose selectors can reach such a series (or that expect
+//! histogram results), so every float-only eval of a file runs. Test tooling only: the
+//! query path must never depend on it.
 
 use std::time::Duration;
 
@@ -13,9 +16,10 @@ use super::{Engine, EngineOpts, Value};
 use crate::parser::ast::Expr;
 use crate::parser::preprocess::children_mut;
 use crate::parser::{parse_expr_with, ParserOptions};
+use crate::promqltest::runner::SKIP_NATIVE_HISTOGRAMS;
 use crate::promqltest::{
-    Capabilities, LoadedSeries, MatrixSeries, QueryOutcome, SampleValue, TestEngine, TestValue,
-    VectorSample,
+    Capabilities, EvalCmd, LoadedSeries, MatrixSeries, QueryOutcome, SampleValue, TestEngine,
+    TestValue, VectorSample,
 };
 
 /// Max samples per query assumed by the shipped test files.
@@ -37,6 +41,8 @@ pub fn test_engine_opts() -> EngineOpts {
 pub struct PromqlTestEngine {
     pub store: MemStorage,
     pub engine: Engine,
+    /// Series that had native histogram samples in a load since the last `clear`.
+    histogram_series: Vec<Labels>,
 }
 
 impl Default for PromqlTestEngine {
@@ -44,9 +50,43 @@ impl Default for PromqlTestEngine {
         PromqlTestEngine {
             store: MemStorage::new(),
             engine: Engine::new(test_engine_opts()),
+            histogram_series: Vec::new(),
         }
     }
 }
+
+impl PromqlTestEngine {
+    /// Whether `expr` can read a series that had native histogram samples: some selector
+    /// (including `info()`'s label selector and its implicit `target_info`) matches one.
+    fn touches_histograms(&self, expr: &Expr) -> bool {
+        let hits = |matchers: &[vigil_storage::Matcher]| {
+            self.histogram_series.iter().any(|l| {
+                matchers
+                    .iter()
+                    .all(|m| m.matches(l.get(&m.name).unwrap_or("")))
+            })
+        };
+        let mut touched = false;
+        expr.walk(&mut |e, _| {
+            match e {
+                Expr::VectorSelector(v) => touched |= hits(&v.matchers),
+                Expr::MatrixSelector(m) => touched |= hits(&m.vector_selector.matchers),
+                Expr::Call(c) if c.func.name == "info" && c.args.len() == 1 => {
+                    touched |= self
+                        .histogram_series
+                        .iter()
+                        .any(|l| l.metric_name() == Some(INFO_DEFAULT_METRIC));
+                }
+                _ => {}
+            }
+            !touched
+        });
+        touched
+    }
+}
+
+/// The info metric `info(v)` joins when no selector names one.
+const INFO_DEFAULT_METRIC: &str = "target_info";
 
 fn outcome(r: super::Result<super::QueryResult>) -> QueryOutcome {
     match r {
@@ -121,16 +161,26 @@ impl TestEngine for PromqlTestEngine {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            native_histograms: false,
+            native_histograms: true,
             start_timestamps: false,
         }
     }
 
     fn clear(&mut self) {
         self.store.clear();
+        self.histogram_series.clear();
     }
 
     fn load(&mut self, series: &[LoadedSeries]) -> Result<(), AppendError> {
+        for s in series {
+            let has_histograms = s
+                .samples
+                .iter()
+                .any(|x| matches!(x.value, SampleValue::Histogram(_)));
+            if has_histograms && !self.histogram_series.contains(&s.labels) {
+                self.histogram_series.push(s.labels.clone());
+            }
+        }
         let batch: Vec<(Labels, Vec<(i64, f64)>)> = series
             .iter()
             .map(|s| {
@@ -157,6 +207,15 @@ impl TestEngine for PromqlTestEngine {
             self.engine
                 .range(&self.store, query, start_ms, end_ms, step_ms),
         )
+    }
+
+    fn skip_reason(&mut self, eval: &EvalCmd) -> Option<String> {
+        if eval.expects_histograms() {
+            return Some(SKIP_NATIVE_HISTOGRAMS.to_string());
+        }
+        let expr = parse_expr_with(&eval.expr, &self.engine.opts().parser_options).ok()?;
+        self.touches_histograms(&expr)
+            .then(|| SKIP_NATIVE_HISTOGRAMS.to_string())
     }
 
     fn pin_at_modifiers(&mut self, query: &str, ts_ms: i64) -> Option<String> {

@@ -17,6 +17,7 @@
 //! | [`time`] | `year`, `month`, `day_of_*`, `days_in_month`, `hour`, `minute` |
 //! | [`histogram`] | classic-histogram `histogram_quantile` / `histogram_fraction` over `le` buckets |
 //! | [`labels`] | `label_replace`, `label_join` |
+//! | [`format`] | Go-compatible float formatting for messages and label values |
 //!
 //! # Which kernel backs which function
 //!
@@ -50,6 +51,7 @@
 //! * Histogram samples are out of scope: the caller drops series/steps that Prometheus
 //!   handles as native histograms, or emits the mixed-type annotations itself.
 
+pub mod format;
 pub mod histogram;
 pub mod labels;
 pub mod math;

@@ -20,11 +20,6 @@ const DURATION_UNITS: [(&str, i64); 7] = [
 /// (`ms` is listed before `m` only so that it is matched first).
 const DURATION_UNIT_RANK: [usize; 7] = [0, 1, 2, 3, 6, 4, 5];
 
-/// Go's `%v` for floats switches to exponent form from this decimal exponent on.
-const GO_SHORTEST_EXPONENT_LIMIT: i32 = 6;
-/// ... and below this one.
-const GO_SMALLEST_PLAIN_EXPONENT: i32 = -4;
-
 /// Parses the duration groups at the start of `s` (`1h30m`, `500ms`, …). Returns the value in
 /// milliseconds and the number of bytes consumed; consumes nothing when `s` does not start
 /// with a digit. Errors on overflow or units out of order.
@@ -227,27 +222,8 @@ pub fn parse_scalar_line(s: &str) -> Option<f64> {
     parse_go_float(s)
 }
 
-/// Formats a float like Go's `%v` (`strconv.FormatFloat(f, 'g', -1, 64)`): shortest digits,
-/// exponent form below 1e-4 and from 1e6 on, `+Inf`, `-Inf`, `NaN`.
-pub fn format_go_float(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-    }
-    let sci = format!("{v:e}");
-    let Some((mantissa, exp)) = sci.split_once('e') else {
-        return v.to_string();
-    };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if v != 0.0 && !(GO_SMALLEST_PLAIN_EXPONENT..GO_SHORTEST_EXPONENT_LIMIT).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
-    } else {
-        v.to_string()
-    }
-}
+/// Go's `%v` float formatting, shared with the engine's messages.
+pub use crate::kernels::format::format_go_float;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
