@@ -23,6 +23,7 @@ pub use ast::{
     VectorMatching, VectorSelector,
 };
 pub use duration::{format_duration, parse_duration};
+pub use parse::MAX_NESTING_DEPTH;
 pub use preprocess::preprocess_expr;
 pub use printer::prettify;
 

@@ -19,11 +19,18 @@ pub(super) type PResult<T> = Result<T, ParseErr>;
 pub(super) const POW_PRECEDENCE: u8 = 6;
 pub(super) const MILLIS_PER_SECOND: f64 = 1000.0;
 
+/// The deepest expression tree the parser builds. Deeper queries (thousands of nested
+/// parentheses or chained operators) are refused with a parse error instead of overflowing
+/// the stack of the parser, type checker, printer or evaluator, which all recurse.
+pub const MAX_NESTING_DEPTH: usize = 128;
+
 /// A parser over one query string.
 pub struct Parser<'a> {
     input: &'a str,
     toks: Vec<Token>,
     i: usize,
+    /// Depth in the expression tree of what is being parsed.
+    depth: usize,
     pub(super) prev_end: usize,
     pub(super) opts: ParserOptions,
 }
@@ -34,6 +41,7 @@ impl<'a> Parser<'a> {
             input,
             toks: lex(input),
             i: 0,
+            depth: 0,
             prev_end: 0,
             opts: *opts,
         }
@@ -139,11 +147,36 @@ impl<'a> Parser<'a> {
     // ---- expressions ----
 
     fn parse_expr(&mut self, min_prec: u8) -> PResult<Expr> {
+        let base = self.depth;
+        let res = self.parse_expr_chain(min_prec, base);
+        self.depth = base;
+        res
+    }
+
+    fn too_deep(&self) -> ParseErr {
+        let t = self.peek();
+        self.err(
+            PosRange {
+                start: t.start,
+                end: t.end,
+            },
+            format!("expression nested too deeply (more than {MAX_NESTING_DEPTH} levels)"),
+        )
+    }
+
+    fn parse_expr_chain(&mut self, min_prec: u8, base: usize) -> PResult<Expr> {
         let mut lhs = self.parse_unary()?;
+        let mut chain = 0;
         while let Some(op) = binary_op(self.kind()) {
             let prec = op.precedence();
             if prec < min_prec {
                 break;
+            }
+            // A left-deep chain `a + b + c …` grows the tree by one level per operator.
+            chain += 1;
+            self.depth = base + chain;
+            if self.depth > MAX_NESTING_DEPTH {
+                return Err(self.too_deep());
             }
             self.bump();
             let (matching, return_bool) = self.parse_bin_modifiers()?;
@@ -169,6 +202,16 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_unary(&mut self) -> PResult<Expr> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING_DEPTH {
+            return Err(self.too_deep());
+        }
+        let res = self.parse_unary_inner();
+        self.depth -= 1;
+        res
+    }
+
+    fn parse_unary_inner(&mut self) -> PResult<Expr> {
         let op = match self.kind() {
             TokenKind::Add => UnaryOp::Add,
             TokenKind::Sub => UnaryOp::Sub,
