@@ -100,12 +100,12 @@ impl Series {
                 continue;
             }
             let mut it = XorIterator::new(&c.data);
-            if c.min_time < self.mint && !it.seek(self.mint) {
-                if let Some(e) = it.take_err() {
-                    return Err(e);
-                }
-                continue;
-            } else if c.min_time >= self.mint && !it.next() {
+            let positioned = if c.min_time < self.mint {
+                it.seek(self.mint)
+            } else {
+                it.next()
+            };
+            if !positioned {
                 if let Some(e) = it.take_err() {
                     return Err(e);
                 }

@@ -78,10 +78,8 @@ impl Head {
         if let Some((idx, path)) = vigil_wal::last_checkpoint(&wal_dir)? {
             stats.checkpoint = Some(idx);
             first_segment = idx + 1;
-            if let Err(e) = self.replay_dir(&path, 0, &mut ctx, &mut stats) {
-                // A checkpoint is written atomically; damage inside one is not repairable.
-                return Err(e);
-            }
+            // A checkpoint is written atomically; damage inside one is not repairable.
+            self.replay_dir(&path, 0, &mut ctx, &mut stats)?;
         }
         let segments = vigil_wal::list_segments(&wal_dir)?;
         if let Some(&(last, _)) = segments.last() {
