@@ -84,6 +84,39 @@ pub fn write_block<S: BlockSeries>(
     if kept.is_empty() {
         return Ok(None);
     }
+    write_kept(parent, series, &kept, mint, maxt, origin).map(Some)
+}
+
+/// Like [`write_block`], but writes a block without series when nothing falls in the
+/// range. Head compaction uses it: the block's range is what tells the next start that
+/// the head was truncated there, so data deleted by tombstones (which the truncation
+/// dropped together with its tombstones) is never revived from `chunks_head/`.
+pub fn write_block_keep_empty<S: BlockSeries>(
+    parent: &Path,
+    series: &[S],
+    mint: i64,
+    maxt: i64,
+    origin: BlockOrigin,
+) -> Result<BlockMeta> {
+    let mut kept: Vec<usize> = Vec::new();
+    let mut buf = Vec::new();
+    for (i, s) in series.iter().enumerate() {
+        s.samples_into(&mut buf)?;
+        if buf.iter().any(|x| x.t >= mint && x.t < maxt) {
+            kept.push(i);
+        }
+    }
+    write_kept(parent, series, &kept, mint, maxt, origin)
+}
+
+fn write_kept<S: BlockSeries>(
+    parent: &Path,
+    series: &[S],
+    kept: &[usize],
+    mint: i64,
+    maxt: i64,
+    origin: BlockOrigin,
+) -> Result<BlockMeta> {
     let now = crate::head::now_ms();
     let ulid = new_ulid(now.max(0) as u64);
     let tmp = parent.join(format!("{ulid}{TMP_CREATION_SUFFIX}"));
@@ -91,7 +124,7 @@ pub fn write_block<S: BlockSeries>(
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)
         .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-    let res = write_block_files(&tmp, series, &kept, mint, maxt, &ulid, origin);
+    let res = write_block_files(&tmp, series, kept, mint, maxt, &ulid, origin);
     let meta = match res {
         Ok(m) => m,
         Err(e) => {
@@ -101,7 +134,7 @@ pub fn write_block<S: BlockSeries>(
     };
     crate::fs::fsync_dir(&tmp)?;
     crate::fs::rename_atomic(&tmp, &final_dir)?;
-    Ok(Some(meta))
+    Ok(meta)
 }
 
 fn write_block_files<S: BlockSeries>(

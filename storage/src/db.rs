@@ -244,6 +244,13 @@ impl Db {
             }
             let mint = hmin.div_euclid(range) * range;
             let maxt = mint + range;
+            if !self.head.reserve_truncation(maxt) {
+                tracing::debug!(
+                    maxt,
+                    "an open appender holds samples before the range end; head compaction postponed"
+                );
+                break;
+            }
             self.compact_head_range(mint, maxt)?;
         }
         // Merge blocks.
@@ -272,11 +279,15 @@ impl Db {
         self.apply_retention()
     }
 
-    /// Writes `[mint, maxt)` of the head into a block, then truncates the head.
+    /// Writes `[mint, maxt)` of the head into a block, then truncates the head. Does
+    /// nothing while an open appender holds uncommitted samples before `maxt`.
     pub fn compact_head_range(&self, mint: i64, maxt: i64) -> Result<()> {
+        if !self.head.reserve_truncation(maxt) {
+            return Ok(());
+        }
         let start = Instant::now();
         let series = head_select(&self.head, &all_matcher(), mint, maxt - 1)?;
-        let res = compact::write_block(
+        let res = compact::write_block_keep_empty(
             &self.dir,
             &series,
             mint,
