@@ -1,5 +1,5 @@
 //! Storage footprint measurement: 100k series (half counters increasing by small integers,
-//! half gauges with two decimals) scraped every 15s for 4h are appended through a `Db`;
+//! half gauges with quarter-unit precision, each changing at some scrapes only) scraped every 15s for 4h are appended through a `Db`;
 //! then the first 2h are compacted into a block. Reports append throughput, head memory
 //! per active series (RSS delta and the head's own accounting) and block bytes per sample.
 //!
@@ -95,13 +95,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for step in 0..steps {
         let t = step * INTERVAL_MS;
         for start in (0..SERIES).step_by(BATCH) {
-            // Values are computed outside the timed section.
+            // Values are computed outside the timed section. Like real exporters, not
+            // every series changes at every scrape: a counter grows by 1..=4 at about a
+            // third of scrapes; a gauge (quarter-unit precision) moves at half of them.
             for (i, v) in values.iter_mut().enumerate().skip(start).take(BATCH) {
+                let r = rng.next();
                 if (i % METRICS) % 2 == 0 {
-                    *v += (rng.next() % 5) as f64;
-                } else {
-                    let delta = (rng.next() % 201) as f64 - 100.0;
-                    *v = ((*v * 100.0 + delta).max(0.0)).round() / 100.0;
+                    if r % 3 == 0 {
+                        *v += ((r >> 8) % 4 + 1) as f64;
+                    }
+                } else if r % 2 == 0 {
+                    let delta = ((r >> 8) % 9) as f64 * 0.25 - 1.0;
+                    *v = (*v + delta).max(0.0);
                 }
             }
             let t0 = Instant::now();
