@@ -161,6 +161,40 @@ pub fn write_block<S: BlockSeries>(
     if kept.is_empty() {
         return Ok(None);
     }
+    write_kept(parent, series, &kept, (mint, maxt, chunk_range_ms), origin).map(Some)
+}
+
+/// Like [`write_block`], but writes a block without series when nothing falls in the
+/// range. Head compaction uses it: the block's range is what tells the next start that
+/// the head was truncated there, so data deleted by tombstones (which the truncation
+/// dropped together with its tombstones) is never revived from `chunks_head/`.
+pub fn write_block_keep_empty<S: BlockSeries>(
+    parent: &Path,
+    series: &[S],
+    mint: i64,
+    maxt: i64,
+    chunk_range_ms: i64,
+    origin: BlockOrigin,
+) -> Result<BlockMeta> {
+    let mut kept: Vec<usize> = Vec::new();
+    let mut buf = Vec::new();
+    for (i, s) in series.iter().enumerate() {
+        buf.clear();
+        s.block_chunks(mint, maxt, chunk_range_ms, &mut buf)?;
+        if !buf.is_empty() {
+            kept.push(i);
+        }
+    }
+    write_kept(parent, series, &kept, (mint, maxt, chunk_range_ms), origin)
+}
+
+fn write_kept<S: BlockSeries>(
+    parent: &Path,
+    series: &[S],
+    kept: &[usize],
+    range: (i64, i64, i64),
+    origin: BlockOrigin,
+) -> Result<BlockMeta> {
     let now = crate::head::now_ms();
     let ulid = new_ulid(now.max(0) as u64);
     let tmp = parent.join(format!("{ulid}{TMP_CREATION_SUFFIX}"));
@@ -168,14 +202,7 @@ pub fn write_block<S: BlockSeries>(
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)
         .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-    let res = write_block_files(
-        &tmp,
-        series,
-        &kept,
-        (mint, maxt, chunk_range_ms),
-        &ulid,
-        origin,
-    );
+    let res = write_block_files(&tmp, series, kept, range, &ulid, origin);
     let meta = match res {
         Ok(m) => m,
         Err(e) => {
@@ -185,7 +212,7 @@ pub fn write_block<S: BlockSeries>(
     };
     crate::fs::fsync_dir(&tmp)?;
     crate::fs::rename_atomic(&tmp, &final_dir)?;
-    Ok(Some(meta))
+    Ok(meta)
 }
 
 fn write_block_files<S: BlockSeries>(

@@ -87,7 +87,7 @@ pub struct Db {
     replay: ReplayStats,
     /// Held for the life of the Db: an exclusive lock on `<dir>/lock` so that two processes
     /// never open the same directory for writing.
-    _lock_file: std::fs::File,
+    lock_file: Mutex<Option<std::fs::File>>,
     pub stats: DbStats,
 }
 
@@ -152,7 +152,7 @@ impl Db {
             wal,
             compact_lock: Mutex::new(()),
             replay,
-            _lock_file: lock_file,
+            lock_file: Mutex::new(Some(lock_file)),
             stats: DbStats::default(),
         }))
     }
@@ -283,6 +283,13 @@ impl Db {
             }
             let mint = hmin.div_euclid(range) * range;
             let maxt = mint + range;
+            if !self.head.reserve_truncation(maxt) {
+                tracing::debug!(
+                    maxt,
+                    "an open appender holds samples before the range end; head compaction postponed"
+                );
+                break;
+            }
             self.compact_head_range(mint, maxt)?;
         }
         // Merge blocks.
@@ -311,11 +318,15 @@ impl Db {
         self.apply_retention()
     }
 
-    /// Writes `[mint, maxt)` of the head into a block, then truncates the head.
+    /// Writes `[mint, maxt)` of the head into a block, then truncates the head. Does
+    /// nothing while an open appender holds uncommitted samples before `maxt`.
     pub fn compact_head_range(&self, mint: i64, maxt: i64) -> Result<()> {
+        if !self.head.reserve_truncation(maxt) {
+            return Ok(());
+        }
         let start = Instant::now();
         let series = head_select(&self.head, &all_matcher(), mint, maxt - 1)?;
-        let res = compact::write_block(
+        let res = compact::write_block_keep_empty(
             &self.dir,
             &series,
             mint,
@@ -488,10 +499,14 @@ impl Db {
         Ok(())
     }
 
-    /// Syncs and closes the WAL and head chunk files. Appends fail afterwards.
+    /// Syncs the head chunk files (the WAL is synced on every commit) and releases the
+    /// data-directory lock. Commits fail with `Error::Closed` afterwards.
     pub fn close(&self) -> Result<()> {
         let _g = self.compact_lock.lock();
+        self.head.close();
         self.head.chunk_writer.lock().sync()?;
+        // Release the directory lock: another Db (or process) may open it now.
+        self.lock_file.lock().take();
         Ok(())
     }
 }

@@ -25,6 +25,10 @@ pub struct CommitStats {
 /// Appends samples to the head; see the module documentation.
 pub struct Appender {
     head: Arc<Head>,
+    /// Identifies this appender's entry in the head's pending-minimum table.
+    id: u64,
+    /// Oldest timestamp registered there (i64::MAX: nothing registered).
+    held_min: i64,
     samples: Vec<RefSample>,
     sample_series: Vec<Arc<MemSeries>>,
     /// Series whose record must be logged with this batch.
@@ -38,6 +42,8 @@ pub struct Appender {
 impl Appender {
     pub(super) fn new(head: Arc<Head>) -> Self {
         Appender {
+            id: head.new_appender_id(),
+            held_min: i64::MAX,
             head,
             samples: Vec::new(),
             sample_series: Vec::new(),
@@ -77,14 +83,19 @@ impl Appender {
         self.metadata.push(RefMetadata { series_ref, ..m });
     }
 
-    fn check_time(&self, t: i64) -> Result<()> {
-        if t < self.head.min_valid_time() {
+    fn check_time(&mut self, t: i64) -> Result<()> {
+        // Registering a new oldest timestamp re-checks the floor under the head's lock, so
+        // a concurrent head compaction cannot truncate past a sample accepted here.
+        if t < self.head.min_valid_time()
+            || (t < self.held_min && self.head.hold_pending(self.id, t).is_err())
+        {
             self.head
                 .stats
                 .out_of_bounds_samples
                 .fetch_add(1, Ordering::Relaxed);
             return Err(Error::OutOfBounds);
         }
+        self.held_min = self.held_min.min(t);
         let max_future = self.head.opts.max_future_ms;
         if max_future > 0 && t > now_ms().saturating_add(max_future) {
             self.head
@@ -144,6 +155,9 @@ impl Appender {
 
     /// Logs everything to the WAL (fsynced), then makes it visible.
     pub fn commit(mut self) -> Result<CommitStats> {
+        if self.head.is_closed() {
+            return Err(Error::Closed("the database was closed".into()));
+        }
         self.log(true)?;
         let head = self.head.clone();
         let mut stats = CommitStats::default();
@@ -250,9 +264,13 @@ impl Drop for Appender {
     fn drop(&mut self) {
         // An appender dropped without commit or rollback behaves like a rollback for
         // pending state; its series records are logged by the next writer of each series.
+        // `commit` and `rollback` end here too, after their samples are in memory.
         for s in &self.sample_series {
             let mut d = s.data.lock();
             d.pending_t = i64::MIN;
+        }
+        if self.held_min != i64::MAX {
+            self.head.release_pending(self.id);
         }
     }
 }

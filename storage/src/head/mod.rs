@@ -150,10 +150,17 @@ pub struct Head {
     max_time: AtomicI64,
     /// Samples older than this are out of bounds (set after truncation).
     min_valid_time: AtomicI64,
+    /// Oldest uncommitted timestamp of each open appender, by appender id. Head compaction
+    /// never raises `min_valid_time` past one of them: the commit would land below the
+    /// head's floor, outside any block, and WAL replay would skip it after a restart.
+    pending_mins: Mutex<HashMap<u64, i64>>,
+    next_appender_id: AtomicU64,
     pub(crate) chunk_writer: Mutex<HeadChunkWriter>,
     pub(crate) chunk_reader: HeadChunkReader,
     wal: std::sync::OnceLock<Arc<vigil_wal::Wal>>,
     tombstones: RwLock<HashMap<u64, Vec<(i64, i64)>>>,
+    /// Set by `Db::close`: commits fail with `Error::Closed` afterwards.
+    closed: std::sync::atomic::AtomicBool,
     pub stats: HeadStats,
 }
 
@@ -190,10 +197,13 @@ impl Head {
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
             min_valid_time: AtomicI64::new(i64::MIN),
+            pending_mins: Mutex::new(HashMap::new()),
+            next_appender_id: AtomicU64::new(1),
             chunk_writer: Mutex::new(chunk_writer),
             chunk_reader,
             wal: std::sync::OnceLock::new(),
             tombstones: RwLock::new(HashMap::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
             stats: HeadStats::default(),
         })
     }
@@ -206,6 +216,16 @@ impl Head {
     /// The database directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Refuses all later commits (the database is closing).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether `close` was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The WAL, if the head logs.
@@ -308,6 +328,40 @@ impl Head {
 
     pub(crate) fn set_min_valid_time(&self, t: i64) {
         self.min_valid_time.fetch_max(t, Ordering::Relaxed);
+    }
+
+    pub(crate) fn new_appender_id(&self) -> u64 {
+        self.next_appender_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records that appender `id` will commit a sample at `t`. Fails with `OutOfBounds` when
+    /// `t` is below the truncation floor; checked under the lock that
+    /// [`Head::reserve_truncation`] takes, so the two cannot interleave.
+    pub(crate) fn hold_pending(&self, id: u64, t: i64) -> Result<()> {
+        let mut p = self.pending_mins.lock();
+        if t < self.min_valid_time.load(Ordering::Relaxed) {
+            return Err(Error::OutOfBounds);
+        }
+        let m = p.entry(id).or_insert(t);
+        *m = (*m).min(t);
+        Ok(())
+    }
+
+    /// Forgets what appender `id` held (it committed or rolled back).
+    pub(crate) fn release_pending(&self, id: u64) {
+        self.pending_mins.lock().remove(&id);
+    }
+
+    /// Raises the truncation floor to `t` — from now on appends before `t` are out of
+    /// bounds — unless an open appender holds uncommitted samples before `t`; then nothing
+    /// changes and false is returned (compaction of that range must wait).
+    pub fn reserve_truncation(&self, t: i64) -> bool {
+        let p = self.pending_mins.lock();
+        if p.values().any(|&m| m < t) {
+            return false;
+        }
+        self.set_min_valid_time(t);
+        true
     }
 
     pub(crate) fn update_time_bounds(&self, t: i64) {
