@@ -405,4 +405,6 @@ fn finish_matrix(m: Vec<ESeries>) -> Result<Vec<Series>> {
 }
 
 #[cfg(test)]
+mod start_ts_tests;
+#[cfg(test)]
 mod tests;
