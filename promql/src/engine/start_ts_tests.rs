@@ -205,3 +205,31 @@ fn start_timestamp_function() {
         Some(0.0)
     );
 }
+
+/// Where the shared acceptance scripts live, relative to this crate, unless overridden
+/// (as for the promqltest runner's own tests).
+const TESTDATA_ENV: &str = "VIGIL_PROMQLTEST_DIR";
+
+#[test]
+fn start_timestamps_test_file_runs_every_float_eval() {
+    use crate::promqltest::runner::{run_test, RunOptions, SKIP_NATIVE_HISTOGRAMS};
+    let dir = std::env::var_os(TESTDATA_ENV).map_or_else(
+        || {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/testdata/promqltest")
+        },
+        std::path::PathBuf::from,
+    );
+    let name = "start_timestamps.test";
+    let src = std::fs::read_to_string(dir.join(name)).unwrap();
+    let mut engine = super::test_engine::PromqlTestEngine::default();
+    let report = run_test(name, &src, &mut engine, RunOptions::default());
+    assert_eq!(report.failed(), 0, "{report:?}");
+    // Only evals over native histograms may be skipped; every float eval runs.
+    let skipped = report.skipped();
+    assert!(
+        skipped.keys().all(|r| r == SKIP_NATIVE_HISTOGRAMS),
+        "{skipped:?}"
+    );
+    assert_eq!(report.passed(), 16);
+}
