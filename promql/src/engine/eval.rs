@@ -14,6 +14,8 @@ use vigil_storage::{Labels, Queryable};
 
 use super::annotations::Annotations;
 use super::error::{exec_err, Error, Result};
+use super::selector::SelectorOutput;
+use super::start_ts::StartTimestampSource;
 use super::value::{total_points, ESample, ESeries, EVal, Metric, Point};
 use super::EngineOpts;
 use crate::parser::ast::{Expr, SubqueryExpr, UnaryOp};
@@ -21,6 +23,8 @@ use crate::parser::ast::{Expr, SubqueryExpr, UnaryOp};
 /// State shared by every (sub-)evaluator of one query.
 pub(crate) struct Shared<'a> {
     pub queryable: &'a dyn Queryable,
+    /// Where start timestamps come from; None when they are not used.
+    pub start_timestamps: Option<&'a dyn StartTimestampSource>,
     pub opts: &'a EngineOpts,
     pub annotations: RefCell<Annotations>,
     pub deadline: Option<Instant>,
@@ -140,7 +144,9 @@ impl<'a, 's> Evaluator<'a, 's> {
                     other => other,
                 })
             }
-            Expr::VectorSelector(vs) => Ok(EVal::Vector(self.eval_vector_selector(vs, false)?)),
+            Expr::VectorSelector(vs) => Ok(EVal::Vector(
+                self.eval_vector_selector(vs, SelectorOutput::Value)?,
+            )),
             Expr::MatrixSelector(_) | Expr::Subquery(_) => exec_err(format!(
                 "cannot evaluate range vector expression {e} in this context"
             )),

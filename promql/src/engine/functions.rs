@@ -14,6 +14,7 @@ use super::annotations::Annotation;
 use super::error::{exec_err, Result};
 use super::eval::{empty_metric, Evaluator};
 use super::histogram::{classic_histogram_fn, BucketFn};
+use super::selector::SelectorOutput;
 use super::value::{ESeries, EVal, Point};
 use crate::functions::FunctionId;
 use crate::kernels as kn;
@@ -387,7 +388,9 @@ impl Evaluator<'_, '_> {
             F::Timestamp => {
                 let arg = c.args.first().map(|a| a.unwrap_parens());
                 let mut m = match arg {
-                    Some(Expr::VectorSelector(vs)) => self.eval_vector_selector(vs, true)?,
+                    Some(Expr::VectorSelector(vs)) => {
+                        self.eval_vector_selector(vs, SelectorOutput::Timestamp)?
+                    }
                     _ => {
                         let mut m = self.vector_arg(c, 0)?;
                         for s in &mut m {
@@ -458,9 +461,27 @@ impl Evaluator<'_, '_> {
                 Ok(EVal::Vector(Vec::new()))
             }
             F::Info => self.eval_info(c),
-            F::StartTimestamp => exec_err(
-                "start_timestamp() is not supported: this storage keeps no start timestamps",
-            ),
+            F::StartTimestamp => {
+                // Only a selected sample has a start timestamp: any other argument is
+                // evaluated (for its errors) and yields nothing, as in Prometheus.
+                let arg = c.args.first().map(|a| match a {
+                    Expr::StepInvariant(s) => &*s.expr,
+                    a => a,
+                });
+                let mut m = match arg {
+                    Some(Expr::VectorSelector(vs)) => {
+                        self.eval_vector_selector(vs, SelectorOutput::StartTimestamp)?
+                    }
+                    _ => {
+                        self.vector_arg(c, 0)?;
+                        Vec::new()
+                    }
+                };
+                for s in &mut m {
+                    s.drop_name = true;
+                }
+                Ok(EVal::Vector(m))
+            }
             _ => self.eval_range_function(c),
         }
     }
@@ -673,7 +694,9 @@ impl Evaluator<'_, '_> {
             _ => (false, false),
         };
         let extended = anchored || smoothed;
-        let input = self.eval_range_input(arg)?;
+        // As in Prometheus, only these functions see start timestamps.
+        let uses_st = matches!(id, F::Rate | F::Increase | F::Irate | F::Resets);
+        let input = self.eval_range_input_with(arg, uses_st)?;
         let range_ms = input.range;
         let drop_name = !matches!(id, F::LastOverTime | F::FirstOverTime);
         if id == F::QuantileOverTime {
@@ -697,10 +720,14 @@ impl Evaluator<'_, '_> {
             let mut points = Vec::new();
             let mut series_peak = 0usize;
             let mut buf: Vec<kn::Point> = Vec::new();
-            input.for_each_window(si, |step, w| {
+            let mut st_overlap = false;
+            let all_points = &input.series[si].points;
+            input.for_each_window_range(si, |step, lo, hi| {
+                let w = &all_points[lo..hi];
                 if w.is_empty() {
                     return;
                 }
+                let sts = input.window_start_timestamps(si, lo, hi);
                 series_peak = series_peak.max(w.len());
                 present[step] = true;
                 let r = input.refs[step];
@@ -721,7 +748,8 @@ impl Evaluator<'_, '_> {
                         F::Delta => kr::extended_rate(&win, smoothed, false, false),
                         F::Changes | F::Resets => kr::anchored_first_index(&buf, r - range_ms)
                             .and_then(|i| {
-                                let sub = kn::Window::new(&buf[i..], r - range_ms, r);
+                                let sub = kn::Window::new(&buf[i..], r - range_ms, r)
+                                    .with_start_timestamps(sts.get(i..).unwrap_or(&[]));
                                 if id == F::Changes {
                                     kr::changes(&sub)
                                 } else {
@@ -738,9 +766,13 @@ impl Evaluator<'_, '_> {
                     }
                     return;
                 }
+                let win = win.with_start_timestamps(sts);
                 let v = match id {
-                    F::Rate => kr::extrapolated_rate(&win, true, true),
-                    F::Increase => kr::extrapolated_rate(&win, true, false),
+                    F::Rate | F::Increase => {
+                        let out = kr::extrapolated_rate_st(&win, true, id == F::Rate);
+                        st_overlap |= out.start_time_overlap;
+                        out.value
+                    }
                     F::Delta => kr::extrapolated_rate(&win, false, false),
                     F::Irate => kr::irate(&win),
                     F::Idelta => kr::idelta(&win),
@@ -779,10 +811,19 @@ impl Evaluator<'_, '_> {
                 }
             });
             window_samples += series_peak;
+            let s = &input.series[si];
+            if st_overlap {
+                self.annotate().add(Annotation::warning(
+                    format!(
+                        "sample has start time that overlaps with previous sample timestamp for metric {:?}",
+                        s.metric.get(METRIC_NAME).unwrap_or("")
+                    ),
+                    arg.pos(),
+                ));
+            }
             if points.is_empty() {
                 continue;
             }
-            let s = &input.series[si];
             if matches!(id, F::Rate | F::Increase) {
                 if let Some(name) = s.metric.get(METRIC_NAME) {
                     if !["_total", "_sum", "_count", "_bucket"]

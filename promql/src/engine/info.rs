@@ -14,6 +14,7 @@ use vigil_storage::{Labels, LabelsBuilder, MatchType, Matcher};
 
 use super::error::{exec_err, Error, Result};
 use super::eval::Evaluator;
+use super::selector::SelectorOutput;
 use super::value::{ESeries, EVal, Point};
 use crate::parser::ast::{Call, Expr, VectorSelector};
 
@@ -298,7 +299,7 @@ impl Evaluator<'_, '_> {
             bypass_empty_matcher_check: true,
             pos: c.pos,
         };
-        self.eval_vector_selector(&vs, true)
+        self.eval_vector_selector(&vs, SelectorOutput::Timestamp)
     }
 }
 

@@ -16,6 +16,7 @@ mod histogram;
 mod info;
 pub mod memstore;
 mod selector;
+pub mod start_ts;
 pub mod test_engine;
 pub mod value;
 
@@ -29,6 +30,7 @@ use vigil_storage::Queryable;
 pub use annotations::{Annotation, AnnotationKind, Annotations};
 pub use error::{Error, Result};
 pub use memstore::MemStorage;
+pub use start_ts::{StartTimestampSource, UNKNOWN_START_TIMESTAMP};
 pub use value::{Point, Sample, Series, Value};
 
 use crate::parser::ast::{Expr, ValueType};
@@ -58,6 +60,10 @@ pub struct EngineOpts {
     pub enable_negative_offset: bool,
     pub no_step_subquery_interval_ms: i64,
     pub parser_options: ParserOptions,
+    /// Use start timestamps (from a [`StartTimestampSource`]) in `rate`, `increase`,
+    /// `irate`, `resets` and `start_timestamp()`, like Prometheus' `UseStartTimestamps`
+    /// (off by default there too).
+    pub use_start_timestamps: bool,
 }
 
 impl Default for EngineOpts {
@@ -70,6 +76,7 @@ impl Default for EngineOpts {
             enable_negative_offset: true,
             no_step_subquery_interval_ms: DEFAULT_SUBQUERY_STEP_MS,
             parser_options: ParserOptions::default(),
+            use_start_timestamps: false,
         }
     }
 }
@@ -110,6 +117,39 @@ impl Engine {
         self.exec(q, query, ts_ms, ts_ms, 0, None)
     }
 
+    /// [`Engine::instant`] with start timestamps (see [`Engine::exec_with_start_timestamps`]).
+    pub fn instant_with_start_timestamps(
+        &self,
+        q: &dyn Queryable,
+        start_timestamps: &dyn StartTimestampSource,
+        query: &str,
+        ts_ms: i64,
+    ) -> Result<QueryResult> {
+        self.exec_with_start_timestamps(q, Some(start_timestamps), query, ts_ms, ts_ms, 0, None)
+    }
+
+    /// [`Engine::range`] with start timestamps (see [`Engine::exec_with_start_timestamps`]).
+    pub fn range_with_start_timestamps(
+        &self,
+        q: &dyn Queryable,
+        start_timestamps: &dyn StartTimestampSource,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult> {
+        check_range(start_ms, end_ms, step_ms)?;
+        self.exec_with_start_timestamps(
+            q,
+            Some(start_timestamps),
+            query,
+            start_ms,
+            end_ms,
+            step_ms,
+            None,
+        )
+    }
+
     /// Evaluates `query` over `[start_ms, end_ms]` every `step_ms`.
     pub fn range(
         &self,
@@ -119,16 +159,7 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult> {
-        if step_ms <= 0 {
-            return Err(Error::BadQuery(
-                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
-            ));
-        }
-        if end_ms < start_ms {
-            return Err(Error::BadQuery(
-                "end timestamp must not be before start time".into(),
-            ));
-        }
+        check_range(start_ms, end_ms, step_ms)?;
         self.exec(q, query, start_ms, end_ms, step_ms, None)
     }
 
@@ -137,6 +168,22 @@ impl Engine {
     pub fn exec(
         &self,
         q: &dyn Queryable,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<QueryResult> {
+        self.exec_with_start_timestamps(q, None, query, start_ms, end_ms, step_ms, cancel)
+    }
+
+    /// Like [`Engine::exec`], reading start timestamps from `start_timestamps` when
+    /// `EngineOpts::use_start_timestamps` is on (otherwise it is ignored).
+    #[allow(clippy::too_many_arguments)]
+    pub fn exec_with_start_timestamps(
+        &self,
+        q: &dyn Queryable,
+        start_timestamps: Option<&dyn StartTimestampSource>,
         query: &str,
         start_ms: i64,
         end_ms: i64,
@@ -155,6 +202,7 @@ impl Engine {
         }
         let shared = Shared {
             queryable: q,
+            start_timestamps: start_timestamps.filter(|_| self.opts.use_start_timestamps),
             opts: &self.opts,
             annotations: RefCell::new(Annotations::default()),
             deadline: Instant::now().checked_add(self.opts.timeout),
@@ -286,6 +334,21 @@ impl Engine {
     }
 }
 
+/// Rejects a range query's grid as Prometheus' API does.
+fn check_range(start_ms: i64, end_ms: i64, step_ms: i64) -> Result<()> {
+    if step_ms <= 0 {
+        return Err(Error::BadQuery(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        ));
+    }
+    if end_ms < start_ms {
+        return Err(Error::BadQuery(
+            "end timestamp must not be before start time".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Final instant vector: delayed name removal, then the duplicate-labelset check.
 fn finish_vector(m: Vec<ESeries>, t: i64) -> Result<Vec<Sample>> {
     let mut out = Vec::with_capacity(m.len());
@@ -341,5 +404,7 @@ fn finish_matrix(m: Vec<ESeries>) -> Result<Vec<Series>> {
     Ok(out)
 }
 
+#[cfg(test)]
+mod start_ts_tests;
 #[cfg(test)]
 mod tests;

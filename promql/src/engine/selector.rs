@@ -3,7 +3,10 @@
 //! over the steps: instant selectors take the newest sample in the left-open lookback window
 //! `(ref - lookback, ref]`, range selectors and subqueries yield left-open windows
 //! `(ref - range, ref]`. Stale markers end a series and are never returned. `@` pins the
-//! reference time, `offset` shifts it. This module never evaluates operators.
+//! reference time, `offset` shifts it. When the query uses start timestamps, the
+//! selectors feeding `rate`/`increase`/`irate`/`resets` and `start_timestamp()` also fetch
+//! them (see `start_ts`) and keep them parallel to the points; subqueries never carry
+//! them. This module never evaluates operators.
 
 use std::sync::Arc;
 
@@ -12,11 +15,28 @@ use vigil_storage::Sample;
 
 use super::error::Result;
 use super::eval::Evaluator;
+use super::start_ts::{align, UNKNOWN_START_TIMESTAMP};
 use super::value::{total_points, ESeries, Point};
 use crate::parser::ast::{Expr, SubqueryExpr, VectorSelector};
 
 /// Milliseconds per second, for `timestamp()`.
 const MS_PER_SECOND: f64 = 1000.0;
+
+/// What an instant vector selector yields per step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SelectorOutput {
+    /// The selected sample's value.
+    Value,
+    /// The selected sample's timestamp in seconds (`timestamp()`).
+    Timestamp,
+    /// The selected sample's start timestamp in seconds, 0 when unknown
+    /// (`start_timestamp()`); series are dropped when start timestamps are not in use.
+    StartTimestamp,
+}
+
+/// A selected series: its evaluator series, decoded samples and, when requested and
+/// known, the start timestamps parallel to the samples (else empty).
+type Loaded = (ESeries, Vec<Sample>, Vec<i64>);
 
 /// Range-vector input of a function: series with their points and, per step, the window end
 /// (`ref`); each step's window is `(ref - range - ext_back, ref + ext_fwd]`. The extensions
@@ -28,11 +48,29 @@ pub(crate) struct RangeInput {
     pub range: i64,
     pub ext_back: i64,
     pub ext_fwd: i64,
+    /// Per series, start timestamps parallel to its points, or empty when unknown (always
+    /// empty unless requested, and for subqueries).
+    pub start_timestamps: Vec<Vec<i64>>,
 }
 
 impl RangeInput {
     /// Calls `f(step, window)` for every step of series `si`, windows sliding forward.
     pub fn for_each_window(&self, si: usize, mut f: impl FnMut(usize, &[Point])) {
+        let pts = &self.series[si].points;
+        self.for_each_window_range(si, |step, lo, hi| f(step, &pts[lo..hi]));
+    }
+
+    /// The start timestamps of points `lo..hi` of series `si` (empty when unknown).
+    pub fn window_start_timestamps(&self, si: usize, lo: usize, hi: usize) -> &[i64] {
+        self.start_timestamps
+            .get(si)
+            .and_then(|s| s.get(lo..hi))
+            .unwrap_or(&[])
+    }
+
+    /// Calls `f(step, lo, hi)` for every step of series `si`, where `points[lo..hi]` is
+    /// the step's window, windows sliding forward.
+    pub fn for_each_window_range(&self, si: usize, mut f: impl FnMut(usize, usize, usize)) {
         let pts = &self.series[si].points;
         let (mut lo, mut hi) = (0usize, 0usize);
         let mut prev_ref = i64::MIN;
@@ -53,7 +91,7 @@ impl RangeInput {
             if lo > hi {
                 lo = hi;
             }
-            f(step, &pts[lo..hi]);
+            f(step, lo, hi);
         }
     }
 }
@@ -66,21 +104,31 @@ impl Evaluator<'_, '_> {
             .collect()
     }
 
-    /// Selects the series of `vs` with samples in `[mint, maxt]`, decoded.
+    /// Selects the series of `vs` with samples in `[mint, maxt]`, decoded, with their start
+    /// timestamps when `with_start_timestamps` and the query uses them.
     fn load(
         &self,
         vs: &VectorSelector,
         mint: i64,
         maxt: i64,
-    ) -> Result<Vec<(ESeries, Vec<Sample>)>> {
+        with_start_timestamps: bool,
+    ) -> Result<Vec<Loaded>> {
         let querier = self.shared.queryable.querier(mint, maxt)?;
         let series = querier.select(&vs.matchers)?;
+        let st_source = self
+            .shared
+            .start_timestamps
+            .filter(|_| with_start_timestamps);
         let mut out = Vec::with_capacity(series.len());
         let mut total = 0usize;
         for s in series {
             self.check_interrupt()?;
             let samples = s.samples()?;
             total += samples.len();
+            let sts = match st_source {
+                Some(src) => align(&samples, &src.start_timestamps(&s.labels, mint, maxt)?),
+                None => Vec::new(),
+            };
             out.push((
                 ESeries {
                     metric: Arc::new(s.labels),
@@ -88,30 +136,41 @@ impl Evaluator<'_, '_> {
                     drop_name: false,
                 },
                 samples,
+                sts,
             ));
         }
         *self.shared.samples_read.borrow_mut() += total;
         Ok(out)
     }
 
-    /// Evaluates an instant vector selector at every step. With `timestamps`, values are
-    /// the selected samples' timestamps in seconds (for `timestamp()`).
+    /// Whether start timestamps are in use for this query (`start_timestamp()` yields
+    /// nothing otherwise, as in Prometheus).
+    pub fn uses_start_timestamps(&self) -> bool {
+        self.shared.start_timestamps.is_some()
+    }
+
+    /// Evaluates an instant vector selector at every step, yielding `output` of the
+    /// selected sample.
     pub fn eval_vector_selector(
         &self,
         vs: &VectorSelector,
-        timestamps: bool,
+        output: SelectorOutput,
     ) -> Result<Vec<ESeries>> {
+        if output == SelectorOutput::StartTimestamp && !self.uses_start_timestamps() {
+            return Ok(Vec::new());
+        }
         let refs = self.selector_refs(vs.timestamp, vs.original_offset);
         let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
             return Ok(Vec::new());
         };
         let lookback = self.shared.opts.lookback_delta_ms;
         if vs.smoothed {
-            return self.eval_smoothed_selector(vs, &refs, timestamps);
+            return self.eval_smoothed_selector(vs, &refs, output);
         }
-        let loaded = self.load(vs, first - lookback + 1, last)?;
+        let with_st = output == SelectorOutput::StartTimestamp;
+        let loaded = self.load(vs, first - lookback + 1, last, with_st)?;
         let mut out = Vec::with_capacity(loaded.len());
-        for (mut es, samples) in loaded {
+        for (mut es, samples, sts) in loaded {
             let mut c = 0usize;
             for (step, &r) in refs.iter().enumerate() {
                 while c < samples.len() && samples[c].t <= r {
@@ -124,10 +183,13 @@ impl Evaluator<'_, '_> {
                 if s.t <= r - lookback || is_stale_nan(s.v) {
                     continue;
                 }
-                let v = if timestamps {
-                    s.t as f64 / MS_PER_SECOND
-                } else {
-                    s.v
+                let v = match output {
+                    SelectorOutput::Value => s.v,
+                    SelectorOutput::Timestamp => s.t as f64 / MS_PER_SECOND,
+                    SelectorOutput::StartTimestamp => {
+                        sts.get(c - 1).copied().unwrap_or(UNKNOWN_START_TIMESTAMP) as f64
+                            / MS_PER_SECOND
+                    }
                 };
                 es.points.push(Point {
                     t: self.step_ts(step),
@@ -142,11 +204,23 @@ impl Evaluator<'_, '_> {
         Ok(out)
     }
 
-    /// The range-vector input for a matrix selector or subquery argument.
+    /// The range-vector input for a matrix selector or subquery argument, without start
+    /// timestamps.
     pub fn eval_range_input(&self, e: &Expr) -> Result<RangeInput> {
+        self.eval_range_input_with(e, false)
+    }
+
+    /// The range-vector input for a matrix selector or subquery argument; a matrix
+    /// selector's points carry start timestamps when `with_start_timestamps` and the query
+    /// uses them.
+    pub fn eval_range_input_with(
+        &self,
+        e: &Expr,
+        with_start_timestamps: bool,
+    ) -> Result<RangeInput> {
         match e {
-            Expr::Paren(p) => self.eval_range_input(&p.expr),
-            Expr::StepInvariant(s) => self.eval_range_input(&s.expr),
+            Expr::Paren(p) => self.eval_range_input_with(&p.expr, with_start_timestamps),
+            Expr::StepInvariant(s) => self.eval_range_input_with(&s.expr, with_start_timestamps),
             Expr::MatrixSelector(ms) => {
                 let vs = &ms.vector_selector;
                 let refs = self.selector_refs(vs.timestamp, vs.original_offset);
@@ -163,18 +237,31 @@ impl Evaluator<'_, '_> {
                         range: ms.range,
                         ext_back,
                         ext_fwd,
+                        start_timestamps: Vec::new(),
                     });
                 };
-                let loaded = self.load(vs, first - ms.range - ext_back + 1, last + ext_fwd)?;
+                let loaded = self.load(
+                    vs,
+                    first - ms.range - ext_back + 1,
+                    last + ext_fwd,
+                    with_start_timestamps,
+                )?;
                 let mut series = Vec::with_capacity(loaded.len());
-                for (mut es, samples) in loaded {
-                    es.points = samples
-                        .into_iter()
-                        .filter(|s| !is_stale_nan(s.v))
-                        .map(|s| Point { t: s.t, v: s.v })
-                        .collect();
+                let mut start_timestamps = Vec::with_capacity(loaded.len());
+                for (mut es, samples, sts) in loaded {
+                    let mut kept_sts = Vec::with_capacity(sts.len());
+                    for (i, s) in samples.iter().enumerate() {
+                        if is_stale_nan(s.v) {
+                            continue;
+                        }
+                        es.points.push(Point { t: s.t, v: s.v });
+                        if let Some(st) = sts.get(i) {
+                            kept_sts.push(*st);
+                        }
+                    }
                     if !es.points.is_empty() {
                         series.push(es);
+                        start_timestamps.push(kept_sts);
                     }
                 }
                 Ok(RangeInput {
@@ -183,6 +270,7 @@ impl Evaluator<'_, '_> {
                     range: ms.range,
                     ext_back,
                     ext_fwd,
+                    start_timestamps,
                 })
             }
             Expr::Subquery(sq) => self.eval_subquery(sq),
@@ -202,6 +290,7 @@ impl Evaluator<'_, '_> {
             range: sq.range,
             ext_back: 0,
             ext_fwd: 0,
+            start_timestamps: Vec::new(),
         })
     }
 
@@ -213,15 +302,15 @@ impl Evaluator<'_, '_> {
         &self,
         vs: &VectorSelector,
         refs: &[i64],
-        timestamps: bool,
+        output: SelectorOutput,
     ) -> Result<Vec<ESeries>> {
         let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
             return Ok(Vec::new());
         };
         let lookback = self.shared.opts.lookback_delta_ms;
-        let loaded = self.load(vs, first - lookback + 1, last + lookback)?;
+        let loaded = self.load(vs, first - lookback + 1, last + lookback, false)?;
         let mut out = Vec::with_capacity(loaded.len());
-        for (mut es, samples) in loaded {
+        for (mut es, samples, _) in loaded {
             let pts: Vec<Sample> = samples.into_iter().filter(|s| !is_stale_nan(s.v)).collect();
             for (step, &r) in refs.iter().enumerate() {
                 let lo = pts.partition_point(|s| s.t <= r - lookback);
@@ -236,10 +325,11 @@ impl Evaluator<'_, '_> {
                     (None, Some(prev)) => prev.v,
                     _ => continue,
                 };
-                let v = if timestamps {
-                    self.step_ts(step) as f64 / MS_PER_SECOND
-                } else {
-                    v
+                let v = match output {
+                    SelectorOutput::Value => v,
+                    SelectorOutput::Timestamp => self.step_ts(step) as f64 / MS_PER_SECOND,
+                    // An interpolated point has no start timestamp.
+                    SelectorOutput::StartTimestamp => continue,
                 };
                 es.points.push(Point {
                     t: self.step_ts(step),

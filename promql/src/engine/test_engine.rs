@@ -1,7 +1,9 @@
 //! The promqltest glue: `PromqlTestEngine` implements `promqltest::TestEngine` with this
 //! engine over an in-memory `MemStorage`, configured as the upstream test files expect
 //! (lookback 5m, subquery step 1m, max samples 10 000, every parser feature on, delayed
-//! name removal), and rewrites queries for the `@` variants through the AST printer.
+//! name removal, start timestamps on), and rewrites queries for the `@` variants through
+//! the AST printer. Start timestamps from `@st` lines are stored in `MemStorage` and read
+//! through its `StartTimestampSource`.
 //! Native histogram samples are not stored: the engine remembers which series carried them
 //! and skips exactly the evals whose selectors can reach such a series (or that expect
 //! histogram results), so every float-only eval of a file runs. Test tooling only: the
@@ -11,8 +13,8 @@ use std::time::Duration;
 
 use vigil_storage::Labels;
 
-use super::memstore::{AppendError, MemStorage};
-use super::{Engine, EngineOpts, Value};
+use super::memstore::{AppendError, MemStorage, SampleWithStart};
+use super::{Engine, EngineOpts, Value, UNKNOWN_START_TIMESTAMP};
 use crate::parser::ast::Expr;
 use crate::parser::preprocess::children_mut;
 use crate::parser::{parse_expr_with, ParserOptions};
@@ -33,6 +35,7 @@ pub fn test_engine_opts() -> EngineOpts {
         timeout: TEST_TIMEOUT,
         max_samples: TEST_MAX_SAMPLES,
         parser_options: ParserOptions::all(),
+        use_start_timestamps: true,
         ..EngineOpts::default()
     }
 }
@@ -162,7 +165,7 @@ impl TestEngine for PromqlTestEngine {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             native_histograms: true,
-            start_timestamps: false,
+            start_timestamps: true,
         }
     }
 
@@ -181,32 +184,41 @@ impl TestEngine for PromqlTestEngine {
                 self.histogram_series.push(s.labels.clone());
             }
         }
-        let batch: Vec<(Labels, Vec<(i64, f64)>)> = series
+        let batch: Vec<(Labels, Vec<SampleWithStart>)> = series
             .iter()
             .map(|s| {
                 let samples = s
                     .samples
                     .iter()
                     .filter_map(|x| match x.value {
-                        SampleValue::Float(v) => Some((x.t_ms, v)),
+                        SampleValue::Float(v) => {
+                            Some((x.t_ms, v, x.st_ms.unwrap_or(UNKNOWN_START_TIMESTAMP)))
+                        }
                         SampleValue::Histogram(_) => None,
                     })
                     .collect();
                 (s.labels.clone(), samples)
             })
             .collect();
-        self.store.append_batch(&batch)
+        self.store.append_batch_with_start_timestamps(&batch)
     }
 
     fn instant(&mut self, query: &str, ts_ms: i64) -> QueryOutcome {
-        outcome(self.engine.instant(&self.store, query, ts_ms))
+        outcome(
+            self.engine
+                .instant_with_start_timestamps(&self.store, &self.store, query, ts_ms),
+        )
     }
 
     fn range(&mut self, query: &str, start_ms: i64, end_ms: i64, step_ms: i64) -> QueryOutcome {
-        outcome(
-            self.engine
-                .range(&self.store, query, start_ms, end_ms, step_ms),
-        )
+        outcome(self.engine.range_with_start_timestamps(
+            &self.store,
+            &self.store,
+            query,
+            start_ms,
+            end_ms,
+            step_ms,
+        ))
     }
 
     fn skip_reason(&mut self, eval: &EvalCmd) -> Option<String> {

@@ -32,17 +32,21 @@ pub fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> Option<
 }
 
 /// Tells whether a start (created) timestamp marks a counter reset between two samples.
-/// A start timestamp of 0 is unknown; one after its own sample is invalid.
+/// A start timestamp of 0 is unknown, one after its own sample is invalid, and one equal
+/// to its own sample is OTel's "unknown start": none of these is a reset. A start
+/// timestamp before the previous sample is an overlap, not a reset; one after it is.
+/// When it equals the previous sample's timestamp the series is either a delta series
+/// (reset) or a cumulative series with an unknown start (no reset): it is a delta when
+/// the previous start timestamp is known and valid (neither 0, nor equal to or after
+/// its own sample).
 pub fn is_start_timestamp_reset(prev_st: i64, prev_t: i64, curr_st: i64, curr_t: i64) -> bool {
-    if curr_st == 0 || curr_st > curr_t || curr_st < prev_t {
+    if curr_st == 0 || curr_st >= curr_t || curr_st < prev_t {
         return false;
     }
     if curr_st > prev_t {
         return true;
     }
-    // curr_st == prev_t: a delta series (reset) if the previous start timestamp is known,
-    // a cumulative series with unknown start otherwise.
-    prev_st != 0
+    prev_st != 0 && prev_st < prev_t
 }
 
 /// Whether a sample's start timestamp overlaps the previous sample (Prometheus warns).
@@ -566,6 +570,28 @@ mod tests {
         assert!(is_start_timestamp_reset(5, 10, 10, 20));
         assert!(!is_start_timestamp_reset(0, 10, 10, 20));
         assert!(!is_start_timestamp_reset(5, 10, 30, 20));
+        // ST == T is OTel's unknown start, never a reset.
+        assert!(!is_start_timestamp_reset(5, 10, 20, 20));
+        // The previous ST equal to or after its own sample is not a known start: the
+        // current sample pointing at the previous one is then no delta reset.
+        assert!(!is_start_timestamp_reset(10, 10, 10, 20));
+        assert!(!is_start_timestamp_reset(15, 10, 10, 20));
+        // Pointing before the previous sample is an overlap, not a reset.
+        assert!(!is_start_timestamp_reset(5, 10, 9, 20));
+        assert!(is_start_time_overlap(5, 10, 9));
+        assert!(!is_start_time_overlap(9, 10, 9));
+    }
+
+    #[test]
+    fn start_timestamps_resets_before_and_inside_window() {
+        // start_timestamps.test: `series@st _ _ -1m -1s _ _`, `series _ _ 5 5 2 _`, load 1m,
+        // increase(series[5m]) at 5m = 16: an ST reset (5 → 5), a value reset (5 → 2) and
+        // the first sample rising from 0 at its ST (1m), extrapolated only to the right.
+        let pts = [(2 * MIN, 5.0), (3 * MIN, 5.0), (4 * MIN, 2.0)];
+        let sts = [MIN, 3 * MIN - 1000, 0];
+        let w = Window::new(&pts, 0, 5 * MIN).with_start_timestamps(&sts);
+        assert_eq!(extrapolated_rate(&w, true, false), Some(16.0));
+        assert_eq!(resets(&w), Some(2.0));
     }
 
     #[test]
