@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo build --release --bin vigil
-//! cargo run --release --example query_latency -- [--instances 160] [--hours 2] [--rounds 10]
+//! cargo run --release --example query_latency -- [--instances 200] [--hours 2] [--rounds 10]
 //!     [--vigil target/release/vigil] [--prometheus /usr/bin/prometheus] [--promtool /usr/bin/promtool]
 //! ```
 
@@ -43,7 +43,7 @@ struct Args {
 fn parse_args() -> Result<Args> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut a = Args {
-        instances: 160,
+        instances: 200,
         hours: 2,
         rounds: 10,
         vigil: root.join("target/release/vigil"),
