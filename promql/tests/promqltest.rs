@@ -85,3 +85,13 @@ fn upstream_promqltest_files() {
         );
     }
 }
+
+/// Vigil's own regression tests in the promqltest format: every eval must pass.
+#[test]
+fn vigil_regressions() {
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/vigil-regressions.test");
+    let mut engine = vigil_promql::engine::test_engine::PromqlTestEngine::default();
+    let report = run_file(&f, &mut engine);
+    assert!(report.passed() >= 3, "{}", report.summary());
+    assert_eq!(report.failed(), 0, "{}", report.summary());
+}

@@ -413,13 +413,20 @@ impl Evaluator<'_, '_> {
         input: &[ESeries],
         label: &str,
     ) -> Result<Vec<ESeries>> {
+        // With `by`, the value label joins the grouping labels (as in Prometheus); with
+        // `without`, it is set on each series before the listed labels are removed.
+        let mut grouping = grouping.to_vec();
+        if !a.without && !grouping.iter().any(|g| g == label) {
+            grouping.push(label.to_string());
+            grouping.sort();
+        }
         self.range_eval(&[input], |_, _, v| {
             let mut order: Vec<Labels> = Vec::new();
             let mut counts: HashMap<Labels, f64> = HashMap::new();
             for s in &v[0] {
                 let mut b = LabelsBuilder::from(&*input[s.idx].metric);
                 b.set(label, &format_float_f(s.v));
-                let g = grouping_labels(&b.build(), grouping, a.without);
+                let g = grouping_labels(&b.build(), &grouping, a.without);
                 match counts.get_mut(&g) {
                     Some(c) => *c += 1.0,
                     None => {

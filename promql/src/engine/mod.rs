@@ -251,8 +251,16 @@ impl Engine {
                             );
                         });
                         if !pts.is_empty() {
+                            // A subquery's series carry delayed name removal (e.g. from
+                            // `rate`): apply it like for any other result.
+                            let s = &input.series[si];
+                            let labels = if s.drop_name {
+                                drop_metadata(&s.metric)
+                            } else {
+                                (*s.metric).clone()
+                            };
                             out.push(Series {
-                                labels: (*input.series[si].metric).clone(),
+                                labels,
                                 points: pts,
                             });
                         }
