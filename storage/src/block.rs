@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::chunks::ChunkReader;
 use crate::error::{Error, Result};
 use crate::index::postings_for_matchers;
-use crate::index::{ChunkMeta, IndexReader};
+use crate::index::{ChunkMeta, IndexReader, SymbolCache};
 use crate::matcher::Matcher;
 use crate::querier::{ChunkData, Series};
 use crate::tombstones::{self, Tombstones};
@@ -175,10 +175,12 @@ impl Block {
         let stones = self.tombstones.read();
         let mut out = Vec::with_capacity(ids.len() as usize);
         let mut metas: Vec<ChunkMeta> = Vec::new();
+        let mut symbols = SymbolCache::new();
         for id in ids.iter() {
-            metas.clear();
-            let labels = self.index.series(u64::from(id), &mut metas)?;
-            let mut chunks = Vec::new();
+            let labels = self
+                .index
+                .series_cached(u64::from(id), &mut metas, &mut symbols)?;
+            let mut chunks = Vec::with_capacity(metas.len());
             for m in &metas {
                 if m.max_time < mint || m.min_time > maxt {
                     continue;
@@ -207,8 +209,11 @@ impl Block {
         let ids = postings_for_matchers(&self.index, matchers)?;
         let mut names = std::collections::BTreeSet::new();
         let mut metas = Vec::new();
+        let mut symbols = SymbolCache::new();
         for id in ids.iter() {
-            let l = self.index.series(u64::from(id), &mut metas)?;
+            let l = self
+                .index
+                .series_cached(u64::from(id), &mut metas, &mut symbols)?;
             names.extend(l.iter().map(|l| l.name.to_string()));
         }
         Ok(names.into_iter().collect())
@@ -222,8 +227,11 @@ impl Block {
         let ids = postings_for_matchers(&self.index, matchers)?;
         let mut vals = std::collections::BTreeSet::new();
         let mut metas = Vec::new();
+        let mut symbols = SymbolCache::new();
         for id in ids.iter() {
-            let l = self.index.series(u64::from(id), &mut metas)?;
+            let l = self
+                .index
+                .series_cached(u64::from(id), &mut metas, &mut symbols)?;
             if let Some(v) = l.get(name) {
                 vals.insert(v.to_string());
             }

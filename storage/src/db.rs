@@ -15,7 +15,6 @@ use crate::block::{is_block_dir_name, Block, BlockDesc};
 use crate::compact::{self, BlockOrigin, PlanBlock, TMP_CREATION_SUFFIX, TMP_DELETION_SUFFIX};
 use crate::error::{Error, Result};
 use crate::head::{Appender, Head, HeadOptions, ReplayStats};
-use crate::index::postings_for_matchers;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::querier::{merge_series, Querier, Queryable, Series};
@@ -513,16 +512,7 @@ impl Db {
 
 /// Series of the head matching `matchers` with data in `[mint, maxt]`, sorted by labels.
 fn head_select(head: &Head, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
-    let ids = postings_for_matchers(head, matchers)?;
-    let mut out = Vec::with_capacity(ids.len() as usize);
-    for id in ids.iter() {
-        if let Some(d) = head.series_data(id, mint, maxt)? {
-            let deleted = head.tombstones_for(u64::from(id));
-            out.push(Series::new(d.labels, d.chunks, deleted, mint, maxt));
-        }
-    }
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
-    Ok(out)
+    head.select(matchers, mint, maxt)
 }
 
 /// A matcher selecting every series.

@@ -5,7 +5,6 @@
 //! the range, merged across overlapping chunks (first writer wins on equal timestamps) and
 //! with tombstoned samples removed. This is the only seam PromQL sees.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::chunkenc::XorIterator;
@@ -92,52 +91,91 @@ impl Series {
     /// Like `samples`, appending into `out` (which is cleared first).
     pub fn samples_into(&self, out: &mut Vec<Sample>) -> Result<()> {
         out.clear();
+        out.reserve(self.max_samples());
+        if chunks_in_order(&self.chunks) {
+            // The usual case (one source, or sources with disjoint time ranges): decode the
+            // chunks in place, no sort and no dedup needed.
+            for c in &self.chunks {
+                self.decode_chunk(c, out)?;
+            }
+            return Ok(());
+        }
         let mut order: Vec<&ChunkData> = self.chunks.iter().collect();
         order.sort_by_key(|c| (c.min_time, c.max_time));
-        let mut overlapping = false;
-        for w in order.windows(2) {
-            if w[1].min_time <= w[0].max_time {
-                overlapping = true;
-            }
-        }
+        let overlapping = order.windows(2).any(|w| w[1].min_time <= w[0].max_time);
         for c in &order {
-            if c.max_time < self.mint || c.min_time > self.maxt {
-                continue;
-            }
-            let mut it = XorIterator::new(&c.data);
-            let positioned = if c.min_time < self.mint {
-                it.seek(self.mint)
-            } else {
-                it.next()
-            };
-            if !positioned {
-                if let Some(e) = it.take_err() {
-                    return Err(e);
-                }
-                continue;
-            }
-            loop {
-                let (t, v) = it.at();
-                if t > self.maxt {
-                    break;
-                }
-                if self.deleted.is_empty() || !is_deleted(&self.deleted, t) {
-                    out.push(Sample { t, v });
-                }
-                if !it.next() {
-                    break;
-                }
-            }
-            if let Some(e) = it.take_err() {
-                return Err(e);
-            }
+            self.decode_chunk(c, out)?;
         }
         if overlapping {
+            // Stable: on equal timestamps the sample of the earlier chunk stays first and
+            // survives the dedup.
             out.sort_by_key(|s| s.t);
             out.dedup_by_key(|s| s.t);
         }
         Ok(())
     }
+
+    /// An upper bound of the samples `samples_into` yields: the sample counts in the
+    /// headers of the chunks overlapping the range (0 for a header too short to read).
+    fn max_samples(&self) -> usize {
+        self.chunks
+            .iter()
+            .filter(|c| c.max_time >= self.mint && c.min_time <= self.maxt)
+            .map(|c| XorIterator::new(&c.data).num_samples() as usize)
+            .sum()
+    }
+
+    /// Appends the samples of chunk `c` within the range, minus deleted ones, to `out`.
+    #[inline]
+    fn decode_chunk(&self, c: &ChunkData, out: &mut Vec<Sample>) -> Result<()> {
+        if c.max_time < self.mint || c.min_time > self.maxt {
+            return Ok(());
+        }
+        let mut it = XorIterator::new(&c.data);
+        let positioned = if c.min_time < self.mint {
+            it.seek(self.mint)
+        } else {
+            it.next()
+        };
+        if positioned {
+            if self.deleted.is_empty() {
+                loop {
+                    let (t, v) = it.at();
+                    if t > self.maxt {
+                        break;
+                    }
+                    out.push(Sample { t, v });
+                    if !it.next() {
+                        break;
+                    }
+                }
+            } else {
+                loop {
+                    let (t, v) = it.at();
+                    if t > self.maxt {
+                        break;
+                    }
+                    if !is_deleted(&self.deleted, t) {
+                        out.push(Sample { t, v });
+                    }
+                    if !it.next() {
+                        break;
+                    }
+                }
+            }
+        }
+        match it.take_err() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether chunks are in strictly increasing, non-overlapping time order.
+fn chunks_in_order(chunks: &[ChunkData]) -> bool {
+    chunks
+        .windows(2)
+        .all(|w| w[0].min_time <= w[0].max_time && w[0].max_time < w[1].min_time)
 }
 
 /// Something that can be queried over a time range.
@@ -156,25 +194,82 @@ pub trait Querier {
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>>;
 }
 
-/// Merges per-source series lists into one sorted list, combining series with equal labels.
+/// Merges per-source series lists into one sorted list, combining series with equal labels
+/// (chunks appended in source order, deleted intervals united).
 pub fn merge_series(sources: Vec<Vec<Series>>) -> Vec<Series> {
-    if sources.len() == 1 {
-        let mut v = sources.into_iter().next().unwrap_or_default();
-        v.sort_by(|a, b| a.labels.cmp(&b.labels));
-        return v;
+    let mut lists: Vec<Vec<Series>> = sources
+        .into_iter()
+        .filter(|v| !v.is_empty())
+        .map(|mut v| {
+            if !v.is_sorted_by(|a, b| a.labels <= b.labels) {
+                v.sort_by(|a, b| a.labels.cmp(&b.labels));
+            }
+            v
+        })
+        .collect();
+    // Pairwise merges of neighbours, so that each series moves O(log sources) times and
+    // chunks keep the order of their sources.
+    while lists.len() > 1 {
+        let mut next = Vec::with_capacity(lists.len().div_ceil(2));
+        let mut it = lists.into_iter();
+        while let Some(a) = it.next() {
+            match it.next() {
+                Some(b) => next.push(merge_two(a, b)),
+                None => next.push(a),
+            }
+        }
+        lists = next;
     }
-    let mut map: BTreeMap<Labels, Series> = BTreeMap::new();
-    for src in sources {
-        for s in src {
-            match map.get_mut(&s.labels) {
-                Some(existing) => existing.merge(s),
-                None => {
-                    map.insert(s.labels.clone(), s);
+    let out = lists.pop().unwrap_or_default();
+    // Only a damaged source repeats a label set; combine such neighbours too.
+    if out.windows(2).any(|w| w[0].labels == w[1].labels) {
+        return dedup_sorted(out);
+    }
+    out
+}
+
+/// Merges two lists sorted by labels; equal label sets combine, `a`'s chunks first.
+fn merge_two(a: Vec<Series>, b: Vec<Series>) -> Vec<Series> {
+    let mut out: Vec<Series> = Vec::with_capacity(a.len().max(b.len()));
+    let mut a = a.into_iter().peekable();
+    let mut b = b.into_iter().peekable();
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.labels.cmp(&y.labels),
+            (Some(_), None) => {
+                out.extend(a);
+                break;
+            }
+            (None, Some(_)) => {
+                out.extend(b);
+                break;
+            }
+            (None, None) => break,
+        };
+        match order {
+            std::cmp::Ordering::Less => out.extend(a.next()),
+            std::cmp::Ordering::Greater => out.extend(b.next()),
+            std::cmp::Ordering::Equal => {
+                if let (Some(mut x), Some(y)) = (a.next(), b.next()) {
+                    x.merge(y);
+                    out.push(x);
                 }
             }
         }
     }
-    map.into_values().collect()
+    out
+}
+
+/// Combines neighbours with equal labels in a sorted list.
+fn dedup_sorted(list: Vec<Series>) -> Vec<Series> {
+    let mut out: Vec<Series> = Vec::with_capacity(list.len());
+    for s in list {
+        match out.last_mut() {
+            Some(last) if last.labels == s.labels => last.merge(s),
+            _ => out.push(s),
+        }
+    }
+    out
 }
 
 /// A querier's error for a matcher list that would select everything.
@@ -185,4 +280,89 @@ pub fn check_matchers(matchers: &[Matcher]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::chunkenc::XorEncoder;
+
+    fn chunk(samples: &[(i64, f64)]) -> ChunkData {
+        let mut e = XorEncoder::new();
+        for &(t, v) in samples {
+            e.append(t, v);
+        }
+        ChunkData {
+            min_time: samples.first().unwrap().0,
+            max_time: samples.last().unwrap().0,
+            data: Arc::from(e.bytes()),
+        }
+    }
+
+    fn labels(v: &str) -> Labels {
+        Labels::from_pairs(&[("__name__", "m"), ("i", v)]).unwrap()
+    }
+
+    fn ts(s: &Series) -> Vec<(i64, f64)> {
+        s.samples().unwrap().iter().map(|x| (x.t, x.v)).collect()
+    }
+
+    #[test]
+    fn in_order_chunks_are_clamped_and_tombstoned() {
+        let a = chunk(&[(0, 0.0), (10, 1.0), (20, 2.0)]);
+        let b = chunk(&[(30, 3.0), (40, 4.0), (50, 5.0)]);
+        let s = Series::new(labels("a"), vec![a, b], vec![(20, 30)], 10, 40);
+        assert_eq!(ts(&s), vec![(10, 1.0), (40, 4.0)]);
+        let mut buf = vec![Sample { t: -1, v: 0.0 }];
+        s.samples_into(&mut buf).unwrap();
+        assert_eq!(buf.len(), 2, "samples_into clears its buffer first");
+    }
+
+    #[test]
+    fn unordered_and_overlapping_chunks_sort_and_keep_the_first_writer() {
+        let late = chunk(&[(30, 3.0), (40, 4.0)]);
+        let early = chunk(&[(0, 0.0), (10, 1.0), (30, 99.0)]);
+        let s = Series::new(labels("a"), vec![late, early], Vec::new(), 0, 100);
+        // Chunks ordered by (min_time, max_time): `early` first, so its 30 wins.
+        assert_eq!(ts(&s), vec![(0, 0.0), (10, 1.0), (30, 99.0), (40, 4.0)]);
+        let a = chunk(&[(50, 5.0)]);
+        let b = chunk(&[(0, 0.0)]);
+        let s = Series::new(labels("a"), vec![a, b], Vec::new(), 0, 100);
+        assert_eq!(ts(&s), vec![(0, 0.0), (50, 5.0)]);
+    }
+
+    #[test]
+    fn damaged_chunk_is_an_error() {
+        let mut c = chunk(&[(0, 0.0), (10, 1.0), (20, 2.0)]);
+        c.data = Arc::from(&c.data[..c.data.len() - 2]);
+        let s = Series::new(labels("a"), vec![c], Vec::new(), 0, 100);
+        assert!(s.samples().is_err());
+    }
+
+    #[test]
+    fn merge_combines_equal_labels_in_source_order_and_sorts() {
+        let s = |l: &str, t: i64, del: Vec<(i64, i64)>| {
+            Series::new(labels(l), vec![chunk(&[(t, t as f64)])], del, 0, 1000)
+        };
+        let sources = vec![
+            vec![s("a", 1, vec![]), s("c", 1, vec![(5, 6)])],
+            vec![s("d", 2, vec![]), s("b", 2, vec![])], // not sorted
+            vec![s("c", 3, vec![(7, 8)])],
+            vec![],
+            vec![s("a", 4, vec![]), s("e", 4, vec![])],
+        ];
+        let out = merge_series(sources);
+        let names: Vec<&str> = out.iter().map(|x| x.labels.get("i").unwrap()).collect();
+        assert_eq!(names, vec!["a", "b", "c", "d", "e"]);
+        let chunk_starts = |x: &Series| x.chunks().iter().map(|c| c.min_time).collect::<Vec<_>>();
+        assert_eq!(chunk_starts(&out[0]), vec![1, 4]);
+        assert_eq!(chunk_starts(&out[2]), vec![1, 3]);
+        assert_eq!(out[2].deleted, vec![(5, 8)]);
+        assert!(merge_series(Vec::new()).is_empty());
+        // A lone source repeating a label set is combined too.
+        let out = merge_series(vec![vec![s("a", 1, vec![]), s("a", 2, vec![])]]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(ts(&out[0]), vec![(1, 1.0), (2, 2.0)]);
+    }
 }

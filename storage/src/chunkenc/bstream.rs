@@ -115,6 +115,9 @@ pub(crate) struct BitReader<'a> {
 
 /// Longest read served from the buffer in one step; longer reads are split.
 const MAX_BUFFERED_READ: u32 = 56;
+/// Bits [`BitReader::peek_wide`] guarantees: after a refill the buffer holds at least this
+/// many whenever the data has them.
+pub(crate) const WIDE_PEEK_BITS: u32 = MAX_BUFFERED_READ + 1;
 
 impl<'a> BitReader<'a> {
     /// A reader at the first bit of `data`.
@@ -191,6 +194,28 @@ impl<'a> BitReader<'a> {
             }
         }
         Ok(self.take(nbits))
+    }
+
+    /// The buffered bits, left-aligned, once at least `WIDE_PEEK_BITS` of them are valid;
+    /// None near the end of the data. Lets a decoder parse a whole field from one word and
+    /// then [`BitReader::consume`] it, keeping the checked reads for the tail.
+    #[inline]
+    pub(crate) fn peek_wide(&mut self) -> Option<u64> {
+        if self.valid < WIDE_PEEK_BITS {
+            self.refill();
+            if self.valid < WIDE_PEEK_BITS {
+                return None;
+            }
+        }
+        Some(self.buf)
+    }
+
+    /// Drops `nbits` bits seen through `peek_wide` (at most `WIDE_PEEK_BITS`).
+    #[inline]
+    pub(crate) fn consume(&mut self, nbits: u32) {
+        debug_assert!(nbits <= self.valid && nbits <= WIDE_PEEK_BITS);
+        self.buf <<= nbits;
+        self.valid -= nbits;
     }
 
     /// Reads one bit.

@@ -8,7 +8,7 @@
 //! panic on garbage (the iterator stops and reports a `Corruption`), and never touch value
 //! bits beyond XOR (NaN payloads and stale markers round-trip exactly).
 
-use super::bstream::{BitReader, BitWriter, EndOfStream};
+use super::bstream::{BitReader, BitWriter, EndOfStream, WIDE_PEEK_BITS};
 use super::CHUNK_DATA_LOCATION;
 use crate::{Error, Result};
 
@@ -182,7 +182,8 @@ impl XorState {
             num: it.num_read,
             // With fewer than two samples no value window exists yet; an uninterrupted
             // appender would still have it unset, so resuming produces identical bytes.
-            leading: if it.num_read < 2 {
+            // Likewise while every value so far equalled the first: no "11" was read.
+            leading: if it.num_read < 2 || !it.window_read {
                 LEADING_UNSET
             } else {
                 it.leading
@@ -409,6 +410,8 @@ pub struct XorIterator<'a> {
     t_delta: u64,
     leading: u8,
     trailing: u8,
+    /// Whether a "11" (new window) value was read: until then the encoder had no window.
+    window_read: bool,
     err: Option<Error>,
 }
 
@@ -439,6 +442,7 @@ impl<'a> XorIterator<'a> {
             t_delta: 0,
             leading: 0,
             trailing: 0,
+            window_read: false,
             err,
         }
     }
@@ -526,13 +530,21 @@ impl<'a> XorIterator<'a> {
                 self.read_value()
             }
             _ => {
-                let prefix = self.br.read_unary_prefix(DOD_MAX_PREFIX).map_err(|_| EOS)?;
-                let dod = match prefix {
-                    0 => 0,
-                    1 => self.read_signed(DOD_14.2)?,
-                    2 => self.read_signed(DOD_17.2)?,
-                    3 => self.read_signed(DOD_20.2)?,
-                    _ => self.br.read_bits(64).map_err(|_| EOS)? as i64,
+                let dod = match self.br.peek_wide().and_then(wide_dod) {
+                    Some((dod, used)) => {
+                        self.br.consume(used);
+                        dod
+                    }
+                    None => {
+                        let prefix = self.br.read_unary_prefix(DOD_MAX_PREFIX).map_err(|_| EOS)?;
+                        match prefix {
+                            0 => 0,
+                            1 => self.read_signed(DOD_14.2)?,
+                            2 => self.read_signed(DOD_17.2)?,
+                            3 => self.read_signed(DOD_20.2)?,
+                            _ => self.br.read_bits(64).map_err(|_| EOS)? as i64,
+                        }
+                    }
                 };
                 self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
                 self.t = self.t.wrapping_add(self.t_delta as i64);
@@ -557,8 +569,50 @@ impl<'a> XorIterator<'a> {
         })
     }
 
+    /// Reads an XORed value; values whose bits sit in one buffered word are parsed from it
+    /// directly, everything else (and anything invalid) takes the checked path.
     #[inline]
     fn read_value(&mut self) -> std::result::Result<(), &'static str> {
+        if let Some(buf) = self.br.peek_wide() {
+            if buf >> 63 == 0 {
+                // "0": same value as before.
+                self.br.consume(1);
+                return Ok(());
+            }
+            if buf >> 62 == 0b10 {
+                // "10": the previous leading/trailing window.
+                let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+                if (1..=WIDE_PEEK_BITS - 2).contains(&sig) {
+                    let bits = (buf << 2) >> (64 - sig);
+                    self.br.consume(2 + sig);
+                    self.v ^= bits << self.trailing;
+                    return Ok(());
+                }
+            } else {
+                // "11": a new window in the next 11 bits, then the significant bits.
+                let head = (buf << 2) >> (64 - (LEADING_BITS + SIGBITS_BITS));
+                let leading = (head >> SIGBITS_BITS) as u32;
+                let sig = match (head & ((1 << SIGBITS_BITS) - 1)) as u32 {
+                    0 => 64,
+                    n => n,
+                };
+                let used = 2 + LEADING_BITS + SIGBITS_BITS + sig;
+                if leading + sig <= 64 && used <= WIDE_PEEK_BITS {
+                    let bits = (buf << (2 + LEADING_BITS + SIGBITS_BITS)) >> (64 - sig);
+                    self.br.consume(used);
+                    self.leading = leading as u8;
+                    self.trailing = (64 - leading - sig) as u8;
+                    self.window_read = true;
+                    self.v ^= bits << self.trailing;
+                    return Ok(());
+                }
+            }
+        }
+        self.read_value_checked()
+    }
+
+    #[inline(never)]
+    fn read_value_checked(&mut self) -> std::result::Result<(), &'static str> {
         const EOS: &str = "unexpected end of chunk data";
         let control = self.br.read_unary_prefix(2).map_err(|_| EOS)?;
         if control == 0 {
@@ -579,6 +633,7 @@ impl<'a> XorIterator<'a> {
             }
             self.leading = leading;
             self.trailing = 64 - leading - sig;
+            self.window_read = true;
         }
         let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
         let bits = self.br.read_bits(sig).map_err(|_| EOS)?;
@@ -606,6 +661,26 @@ impl<'a> XorIterator<'a> {
         }
         Err("varint overflows 64 bits")
     }
+}
+
+/// Parses a delta-of-delta in the 1, 16, 20 and 24-bit buckets from a word of at least
+/// `WIDE_PEEK_BITS` buffered bits: (dod, bits used). None for the 68-bit bucket.
+#[inline]
+fn wide_dod(buf: u64) -> Option<(i64, u32)> {
+    let (prefix_bits, nbits) = match buf.leading_ones() {
+        0 => return Some((0, 1)),
+        1 => (DOD_14.1, DOD_14.2),
+        2 => (DOD_17.1, DOD_17.2),
+        3 => (DOD_20.1, DOD_20.2),
+        _ => return None,
+    };
+    let bits = (buf << prefix_bits) >> (64 - nbits);
+    let dod = if bits > 1u64 << (nbits - 1) {
+        bits as i64 - (1i64 << nbits)
+    } else {
+        bits as i64
+    };
+    Some((dod, prefix_bits + nbits))
 }
 
 /// `std::iter::Iterator` adapter over an [`XorIterator`].

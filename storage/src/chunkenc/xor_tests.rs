@@ -313,6 +313,81 @@ fn invalid_window_reports_corruption() {
 }
 
 #[test]
+fn invalid_window_far_from_the_end_reports_corruption() {
+    // As above, but with enough bytes after the bad window for the one-word fast path.
+    let mut bits = String::from("11");
+    bits += "11111";
+    bits += "101000";
+    bits += &"1".repeat(40);
+    let mut b = vec![0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    b.extend(pack(&bits));
+    b.extend([0u8; 16]);
+    let (got, err) = decode(&b);
+    assert_eq!(got.len(), 1);
+    let err = err.unwrap();
+    assert!(err.contains("exceed 64"), "{err}");
+}
+
+#[test]
+fn long_chunk_round_trips_every_bucket_and_window() {
+    // Mid-chunk samples are parsed from one buffered word; cycle through every
+    // delta-of-delta bucket and value case (same, old window, new window, 64-bit window)
+    // many times so that every case meets every alignment of the buffer.
+    let dods = [
+        0i64,
+        1,
+        -1,
+        8_000,
+        -8_000,
+        60_000,
+        -60_000,
+        500_000,
+        -500_000,
+        1 << 40,
+    ];
+    let vals = [
+        1.0f64.to_bits(),
+        1.0f64.to_bits(),
+        2.0f64.to_bits(),
+        3.0f64.to_bits(),
+        u64::MAX,
+        1,
+        STALE_NAN_BITS,
+        0x8000_0000_0000_0001,
+        0x0000_ffff_0000_0000,
+        0x0000_fffe_0000_0000,
+        0x0000_0001_0000_0000,
+    ];
+    let mut samples = Vec::new();
+    let (mut t, mut delta) = (1_700_000_000_000i64, 15_000i64);
+    for i in 0..2_000 {
+        samples.push((t, vals[(i * 7 + i / 3) % vals.len()]));
+        delta += dods[(i * 3 + i / 5) % dods.len()];
+        t += delta;
+    }
+    let (got, err) = decode(&encode(&samples));
+    assert_eq!(err, None);
+    assert_eq!(got, samples);
+}
+
+#[test]
+fn resuming_after_equal_values_matches_uninterrupted_encoding() {
+    // No value window exists while every value equals the first: a resumed appender must
+    // not invent one (it used to resume with a 0/0 window and write "10" + 64 bits).
+    let samples = [(0i64, 0u64), (0, 0), (0, 0), (0, 1), (15, 3)];
+    for split in 1..samples.len() {
+        let mut c = XorChunk::from_bytes(encode(&samples[..split])).unwrap();
+        {
+            let mut app = c.appender().unwrap();
+            for &(t, v) in &samples[split..] {
+                app.append(t, f64::from_bits(v));
+            }
+        }
+        assert_eq!(c.bytes(), &encode(&samples)[..], "split at {split}");
+    }
+}
+
+#[test]
 fn varint_overflow_reports_corruption() {
     let mut b = vec![0, 1];
     b.extend([0xff; 10]);

@@ -7,9 +7,10 @@ use roaring::RoaringBitmap;
 
 use super::Head;
 use crate::error::Result;
-use crate::index::PostingsSource;
+use crate::index::{postings_for_matchers, PostingsSource};
 use crate::labels::Labels;
-use crate::querier::ChunkData;
+use crate::matcher::Matcher;
+use crate::querier::{ChunkData, Series};
 
 /// One head series' labels and the chunks overlapping a queried range.
 pub struct HeadSeriesData {
@@ -98,5 +99,25 @@ impl Head {
             labels: s.labels.clone(),
             chunks,
         }))
+    }
+
+    /// Series matching `matchers` with data in `[mint, maxt]`, sorted by labels.
+    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+        let ids = postings_for_matchers(self, matchers)?;
+        let any_tombstones = !self.tombstones.read().is_empty();
+        let mut out = Vec::with_capacity(ids.len() as usize);
+        for id in ids.iter() {
+            if let Some(d) = self.series_data(id, mint, maxt)? {
+                let deleted = if any_tombstones {
+                    self.tombstones_for(u64::from(id))
+                } else {
+                    Vec::new()
+                };
+                out.push(Series::new(d.labels, d.chunks, deleted, mint, maxt));
+            }
+        }
+        // Label sets are unique in the head, so an unstable sort gives the same order.
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
     }
 }

@@ -162,6 +162,22 @@ impl<'a> Decoder<'a> {
         self.bytes(n as usize, what)
     }
 
+    /// Skips `n` uvarint-length-prefixed strings; one-byte lengths (the common case) take
+    /// a short path, anything else goes through [`Decoder::uvarint_bytes`].
+    pub(crate) fn skip_uvarint_bytes(&mut self, n: usize, what: &str) -> Result<()> {
+        for _ in 0..n {
+            match self.b[..self.end].get(self.pos) {
+                Some(&len) if len < 0x80 && self.pos + 1 + usize::from(len) <= self.end => {
+                    self.pos += 1 + usize::from(len);
+                }
+                _ => {
+                    self.uvarint_bytes(what)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A uvarint length followed by that many bytes of UTF-8.
     pub(crate) fn uvarint_str(&mut self, what: &str) -> Result<&'a str> {
         let at = self.pos;

@@ -18,7 +18,7 @@ mod postings_tests;
 mod tests;
 
 pub use postings::{postings_for_matchers, PostingsSource};
-pub use reader::{ByteSlice, IndexReader};
+pub use reader::{ByteSlice, IndexReader, SymbolCache};
 pub use writer::IndexWriter;
 
 /// The postings set type: series refs (offset / 16) as a compressed bitmap.

@@ -48,6 +48,54 @@ struct OffsetEntry<'a> {
     offset: u64,
 }
 
+/// Label value strings already built while reading series, by symbol reference: one
+/// select shares one `Arc<str>` per distinct value (metric name, job, ...) instead of
+/// looking the symbol up and allocating it again for every series. Lives as long as the
+/// caller keeps it (one query), so the reader itself stays free of interior mutability.
+#[derive(Default)]
+pub struct SymbolCache {
+    values: HashMap<u32, Arc<str>, BuildSymbolHasher>,
+}
+
+impl SymbolCache {
+    /// An empty cache.
+    pub fn new() -> SymbolCache {
+        SymbolCache::default()
+    }
+}
+
+/// Hasher for symbol references: one multiply (Fibonacci hashing); the keys are dense
+/// small integers from our own index, not attacker-chosen strings.
+#[derive(Default, Clone, Copy)]
+struct BuildSymbolHasher;
+
+#[derive(Default)]
+struct SymbolHasher(u64);
+
+/// 2^64 / golden ratio, the Fibonacci hashing multiplier.
+const FIBONACCI_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl std::hash::BuildHasher for BuildSymbolHasher {
+    type Hasher = SymbolHasher;
+    fn build_hasher(&self) -> SymbolHasher {
+        SymbolHasher(0)
+    }
+}
+
+impl std::hash::Hasher for SymbolHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(FIBONACCI_MULTIPLIER);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = u64::from(i).wrapping_mul(FIBONACCI_MULTIPLIER);
+    }
+}
+
 /// A read-only view of one index file.
 pub struct IndexReader<B: ByteSlice = Vec<u8>> {
     bytes: B,
@@ -349,6 +397,17 @@ impl<B: ByteSlice> IndexReader<B> {
 
     /// The label set of series `series_ref`; its chunk metas replace the contents of `chunks`.
     pub fn series(&self, series_ref: u64, chunks: &mut Vec<ChunkMeta>) -> Result<Labels> {
+        self.series_cached(series_ref, chunks, &mut SymbolCache::new())
+    }
+
+    /// Like [`IndexReader::series`], sharing label value strings through `cache` (which
+    /// must only ever be used with this reader).
+    pub fn series_cached(
+        &self,
+        series_ref: u64,
+        chunks: &mut Vec<ChunkMeta>,
+        cache: &mut SymbolCache,
+    ) -> Result<Labels> {
         let off = series_ref
             .checked_mul(SERIES_ALIGNMENT)
             .map(to_usize)
@@ -362,11 +421,16 @@ impl<B: ByteSlice> IndexReader<B> {
                     ),
                 )
             })?;
-        self.decode_series(off, chunks).map(|(l, _)| l)
+        self.decode_series(off, chunks, cache).map(|(l, _)| l)
     }
 
     /// Decodes the series entry at `off`; returns its labels and the offset after its CRC.
-    fn decode_series(&self, off: usize, chunks: &mut Vec<ChunkMeta>) -> Result<(Labels, usize)> {
+    fn decode_series(
+        &self,
+        off: usize,
+        chunks: &mut Vec<ChunkMeta>,
+        cache: &mut SymbolCache,
+    ) -> Result<(Labels, usize)> {
         chunks.clear();
         let b = self.b();
         let (content, end) =
@@ -382,17 +446,21 @@ impl<B: ByteSlice> IndexReader<B> {
                 Some(s) => s.clone(),
                 None => Arc::from(self.symbols.lookup(b, &self.file, name_ref, at)?),
             };
-            let value = self.symbols.lookup(b, &self.file, value_ref, at)?;
+            let value = match cache.values.get(&value_ref) {
+                Some(v) => v.clone(),
+                None => {
+                    let v: Arc<str> = Arc::from(self.symbols.lookup(b, &self.file, value_ref, at)?);
+                    cache.values.insert(value_ref, v.clone());
+                    v
+                }
+            };
             if name.is_empty() || value.is_empty() {
                 return Err(self.corruption(at, "series has an empty label name or value"));
             }
             if labels.last().is_some_and(|p: &Label| p.name >= name) {
                 return Err(self.corruption(at, "series labels are not sorted by name"));
             }
-            labels.push(Label {
-                name,
-                value: Arc::from(value),
-            });
+            labels.push(Label { name, value });
         }
         let nchunks = d.uvarint("chunk count")?;
         chunks.reserve((nchunks as usize).min(d.remaining() / 3));
@@ -460,7 +528,7 @@ impl<B: ByteSlice> IndexReader<B> {
             if let Some(i) = b[pos..aligned].iter().position(|&x| x != 0) {
                 return Err(self.corruption(pos + i, "non-zero padding in series section"));
             }
-            let (_, next) = self.decode_series(aligned, &mut chunks)?;
+            let (_, next) = self.decode_series(aligned, &mut chunks, &mut SymbolCache::new())?;
             series += 1;
             pos = next;
         }

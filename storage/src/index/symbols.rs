@@ -123,9 +123,7 @@ impl Symbols {
             .get(i as usize / SAMPLE_INTERVAL)
             .ok_or_else(|| Error::corruption(file, at as u64, "symbol sample missing"))?;
         let mut d = Decoder::new(b, base, self.end, file);
-        for _ in 0..(i as usize % SAMPLE_INTERVAL) {
-            d.uvarint_bytes("symbol")?;
-        }
+        d.skip_uvarint_bytes(i as usize % SAMPLE_INTERVAL, "symbol")?;
         d.uvarint_str("symbol")
     }
 

@@ -179,6 +179,46 @@ fn many_series_exercise_sampled_lookups() {
 }
 
 #[test]
+fn cached_series_lookups_share_values_and_skip_long_symbols() {
+    // Symbols longer than 127 bytes have two-byte length prefixes, which the fast skip in
+    // symbol lookups must step over like any other.
+    let dir = tempfile::tempdir().unwrap();
+    let long = |i: i64| format!("{}{i:03}", "x".repeat(130 + (i as usize % 5)));
+    let series: Vec<_> = (0..300)
+        .map(|i| {
+            (
+                ls(&[
+                    ("__name__", "m"),
+                    ("job", &format!("job{}", i % 3)),
+                    ("long", &long(i)),
+                ]),
+                vec![chunk(i, i + 1, i as u64)],
+            )
+        })
+        .collect();
+    let (path, written) = write_index(dir.path(), &series);
+    let r = IndexReader::open(&path).unwrap();
+    let mut cache = SymbolCache::new();
+    let (mut chunks, mut cached_chunks) = (Vec::new(), Vec::new());
+    let mut by_job: BTreeMap<String, Labels> = BTreeMap::new();
+    for (l, c, sref) in &written {
+        let plain = r.series(*sref, &mut chunks).unwrap();
+        let cached = r
+            .series_cached(*sref, &mut cached_chunks, &mut cache)
+            .unwrap();
+        assert_eq!(&plain, l);
+        assert_eq!(&cached, l);
+        assert_eq!(&cached_chunks, c);
+        let job = cached.get("job").unwrap().to_string();
+        if let Some(prev) = by_job.get(&job) {
+            let (a, b) = (&prev.as_slice()[1].value, &cached.as_slice()[1].value);
+            assert!(std::sync::Arc::ptr_eq(a, b), "job value shared");
+        }
+        by_job.insert(job, cached);
+    }
+}
+
+#[test]
 fn empty_index_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index");
