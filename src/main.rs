@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         cmd: vigil::rules::check::CheckCommand,
     },
+    /// Rule unit tests: `test rules FILE...` (mirrors `promtool test rules`).
+    Test {
+        #[command(subcommand)]
+        cmd: vigil::rules::unittest::TestCommand,
+    },
     /// SLO tools: `slo generate FILE` prints the rule file generated from an SLO spec.
     Slo {
         #[command(subcommand)]
@@ -92,6 +97,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Check { cmd }) => return ExitCode::from(vigil::rules::check::run(cmd)),
         Some(Command::Slo { cmd }) => return ExitCode::from(vigil::slo::run(cmd)),
+        Some(Command::Test { cmd }) => return ExitCode::from(vigil::rules::unittest::run(cmd)),
         _ => {}
     }
     if let Some(Command::Tsdb { cmd }) = cli.command {

@@ -1,0 +1,329 @@
+//! The alerting rule and its alert state machine (Prometheus `rules/alerting.go` semantics):
+//! one alert instance per output label set, inactive → pending → firing → resolved with `for`
+//! and `keep_firing_for`, label/annotation templating, the `limit` check, the synthetic
+//! `ALERTS` / `ALERTS_FOR_STATE` samples and the choice of which alerts to (re)send. This
+//! module never queries storage directly (it goes through `EvalContext`) and never sends
+//! anything over the network.
+
+use std::collections::BTreeMap;
+
+use vigil_storage::labels::METRIC_NAME;
+use vigil_storage::{Labels, LabelsBuilder};
+
+use super::eval::{EvalContext, OutSample};
+use crate::template::{expand_alert, AlertData, Env};
+
+/// Name of the synthetic series of pending and firing alerts.
+pub const ALERTS_METRIC: &str = "ALERTS";
+/// Name of the synthetic series holding each alert's `activeAt` (Unix seconds).
+pub const ALERTS_FOR_STATE_METRIC: &str = "ALERTS_FOR_STATE";
+/// Label carrying the alert name.
+pub const ALERTNAME_LABEL: &str = "alertname";
+/// Label carrying the alert state in `ALERTS`.
+pub const ALERTSTATE_LABEL: &str = "alertstate";
+/// How long a resolved alert is kept (and its resolution re-sent): 15 minutes.
+pub const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
+/// `validUntil` is this many times max(group interval, resend delay) after the send.
+const VALID_UNTIL_FACTOR: i64 = 4;
+
+/// State of one alert instance (or, for the API, of a whole rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AlertState {
+    Inactive,
+    Pending,
+    Firing,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Inactive => "inactive",
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+        }
+    }
+}
+
+/// One alert instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    pub state: AlertState,
+    pub labels: Labels,
+    /// Expanded annotations, sorted by name.
+    pub annotations: Labels,
+    pub value: f64,
+    pub active_at_ms: i64,
+    pub fired_at_ms: Option<i64>,
+    pub resolved_at_ms: Option<i64>,
+    pub last_sent_at_ms: Option<i64>,
+    pub valid_until_ms: i64,
+    pub keep_firing_since_ms: Option<i64>,
+}
+
+/// An alert ready for the notifier (Alertmanager API v2 fields, times in ms).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutgoingAlert {
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub starts_at_ms: i64,
+    /// `resolvedAt` for a resolved alert, else `validUntil`.
+    pub ends_at_ms: i64,
+    pub generator_url: String,
+}
+
+/// An alerting rule with its active alerts.
+#[derive(Clone, Debug)]
+pub struct AlertingRule {
+    pub name: String,
+    pub expr: String,
+    pub for_ms: i64,
+    pub keep_firing_for_ms: i64,
+    /// Group labels overridden by rule labels (templates).
+    pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+    /// Active alerts by label set.
+    pub active: BTreeMap<Labels, Alert>,
+    /// True once `for` state has been restored (or restoration is not wanted); `ALERTS*`
+    /// samples are only written when true.
+    pub restored: bool,
+}
+
+impl AlertingRule {
+    pub fn new(
+        name: &str,
+        expr: &str,
+        for_ms: i64,
+        keep_firing_for_ms: i64,
+        labels: Vec<(String, String)>,
+        annotations: Vec<(String, String)>,
+    ) -> AlertingRule {
+        AlertingRule {
+            name: name.to_string(),
+            expr: expr.to_string(),
+            for_ms,
+            keep_firing_for_ms,
+            labels,
+            annotations,
+            active: BTreeMap::new(),
+            restored: false,
+        }
+    }
+
+    /// The rule's state for the API: the highest state among its alerts.
+    pub fn state(&self) -> AlertState {
+        self.active
+            .values()
+            .map(|a| a.state)
+            .max()
+            .unwrap_or(AlertState::Inactive)
+    }
+
+    /// Pending and firing alerts.
+    pub fn active_alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.active
+            .values()
+            .filter(|a| a.state != AlertState::Inactive)
+    }
+
+    fn expand(
+        &self,
+        ctx: &EvalContext,
+        what: &str,
+        text: &str,
+        data: &AlertData,
+        ts: i64,
+    ) -> String {
+        let env = Env {
+            ts_ms: ts,
+            external_url: &ctx.external_url,
+            query: Some(ctx),
+        };
+        match expand_alert(&self.name, text, data, &env) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(alert = %self.name, "expanding alert {what} template failed: {e}");
+                format!("<error expanding template: {e}>")
+            }
+        }
+    }
+
+    /// Evaluates the rule at `ts` (querying at `query_ts`), advances the state machine and
+    /// returns the `ALERTS`/`ALERTS_FOR_STATE` samples to write (none until restored).
+    pub fn eval(
+        &mut self,
+        ctx: &EvalContext,
+        ts: i64,
+        query_ts: i64,
+        limit: i64,
+    ) -> Result<Vec<OutSample>, String> {
+        let vector = ctx.query(&self.expr, query_ts)?;
+        let mut current: BTreeMap<Labels, Alert> = BTreeMap::new();
+        for s in &vector {
+            let data = AlertData {
+                labels: s
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
+                    .collect(),
+                external_labels: ctx.external_labels.clone(),
+                external_url: ctx.external_url.clone(),
+                value: s.v,
+            };
+            let mut b = LabelsBuilder::from(&s.labels);
+            b.del(METRIC_NAME);
+            for (k, v) in &self.labels {
+                let expanded = self.expand(ctx, "label", v, &data, ts);
+                b.set(k, &expanded);
+            }
+            b.set(ALERTNAME_LABEL, &self.name);
+            let labels = b.build();
+            let mut ab = LabelsBuilder::new();
+            for (k, v) in &self.annotations {
+                let expanded = self.expand(ctx, "annotation", v, &data, ts);
+                ab.set(k, &expanded);
+            }
+            let annotations = ab.build();
+            if current.contains_key(&labels) {
+                return Err(
+                    "vector contains metrics with the same labelset after applying alert labels"
+                        .to_string(),
+                );
+            }
+            current.insert(
+                labels.clone(),
+                Alert {
+                    state: AlertState::Pending,
+                    labels,
+                    annotations,
+                    value: s.v,
+                    active_at_ms: ts,
+                    fired_at_ms: None,
+                    resolved_at_ms: None,
+                    last_sent_at_ms: None,
+                    valid_until_ms: 0,
+                    keep_firing_since_ms: None,
+                },
+            );
+        }
+
+        for (labels, new) in current.iter() {
+            match self.active.get_mut(labels) {
+                Some(a) if a.state != AlertState::Inactive => {
+                    a.value = new.value;
+                    a.annotations = new.annotations.clone();
+                }
+                _ => {
+                    self.active.insert(labels.clone(), new.clone());
+                }
+            }
+        }
+
+        let for_ms = self.for_ms;
+        let keep_ms = self.keep_firing_for_ms;
+        self.active.retain(|labels, a| {
+            if current.contains_key(labels) {
+                if a.state == AlertState::Pending && ts - a.active_at_ms >= for_ms {
+                    a.state = AlertState::Firing;
+                    a.fired_at_ms = Some(ts);
+                }
+                if a.state == AlertState::Firing {
+                    a.keep_firing_since_ms = None;
+                }
+                return true;
+            }
+            match a.state {
+                AlertState::Pending => false,
+                AlertState::Inactive => a
+                    .resolved_at_ms
+                    .is_some_and(|r| ts - r <= RESOLVED_RETENTION_MS),
+                AlertState::Firing => {
+                    let since = *a.keep_firing_since_ms.get_or_insert(ts);
+                    if keep_ms > 0 && ts - since < keep_ms {
+                        return true;
+                    }
+                    a.state = AlertState::Inactive;
+                    a.resolved_at_ms = Some(ts);
+                    a.keep_firing_since_ms = None;
+                    true
+                }
+            }
+        });
+
+        if limit > 0 {
+            let n = self.active_alerts().count() as i64;
+            if n > limit {
+                self.active.clear();
+                return Err(format!("exceeded limit of {limit} with {n} alerts"));
+            }
+        }
+
+        if !self.restored {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for a in self.active_alerts() {
+            let mut b = LabelsBuilder::from(&a.labels);
+            b.set(METRIC_NAME, ALERTS_METRIC);
+            b.set(ALERTSTATE_LABEL, a.state.as_str());
+            out.push(OutSample {
+                labels: b.build(),
+                t: query_ts,
+                v: 1.0,
+            });
+            let mut b = LabelsBuilder::from(&a.labels);
+            b.set(METRIC_NAME, ALERTS_FOR_STATE_METRIC);
+            out.push(OutSample {
+                labels: b.build(),
+                t: query_ts,
+                v: a.active_at_ms.div_euclid(1000) as f64,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Drops firing alerts back to pending when `for` now exceeds their age (after a reload).
+    pub fn recheck_for(&mut self, ts: i64) {
+        for a in self.active.values_mut() {
+            if a.state == AlertState::Firing && ts - a.active_at_ms < self.for_ms {
+                a.state = AlertState::Pending;
+                a.fired_at_ms = None;
+            }
+        }
+    }
+
+    /// Alerts to send after an evaluation at `ts`: firing or resolved alerts whose resolution
+    /// was not sent yet or whose last send is older than `resend_delay_ms`. Marks them sent.
+    pub fn alerts_to_send(
+        &mut self,
+        ts: i64,
+        resend_delay_ms: i64,
+        interval_ms: i64,
+        generator_url: &str,
+    ) -> Vec<OutgoingAlert> {
+        let mut out = Vec::new();
+        for a in self.active.values_mut() {
+            if a.state == AlertState::Pending {
+                continue;
+            }
+            let resolved_unsent = match (a.resolved_at_ms, a.last_sent_at_ms) {
+                (Some(r), Some(s)) => r > s,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            let due = a.last_sent_at_ms.is_none_or(|s| s + resend_delay_ms < ts);
+            if !(resolved_unsent || due) {
+                continue;
+            }
+            a.last_sent_at_ms = Some(ts);
+            a.valid_until_ms = ts + VALID_UNTIL_FACTOR * interval_ms.max(resend_delay_ms);
+            out.push(OutgoingAlert {
+                labels: a.labels.clone(),
+                annotations: a.annotations.clone(),
+                starts_at_ms: a.fired_at_ms.unwrap_or(a.active_at_ms),
+                ends_at_ms: a.resolved_at_ms.unwrap_or(a.valid_until_ms),
+                generator_url: generator_url.to_string(),
+            });
+        }
+        out
+    }
+}
