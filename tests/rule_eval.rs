@@ -475,3 +475,237 @@ fn same_verdicts_as_real_promtool() {
     );
     assert_eq!(i32::from(ours), theirs.status.code().unwrap());
 }
+
+mod live {
+    //! The live manager on tokio's paused clock: virtual time only, no wall-clock waits.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use parking_lot::Mutex;
+    use vigil::rules::alert::OutgoingAlert;
+    use vigil::rules::eval::{EvalContext, OutSample, RuleStore};
+    use vigil::rules::manager::{Clock, ManagerOptions, NotifyFn, RuleManager};
+    use vigil_promql::engine::{Engine, MemStorage};
+    use vigil_storage::{MatchType, Matcher, Queryable};
+
+    /// 2026-01-02T00:00:00Z.
+    const BASE_MS: i64 = 1_767_312_000_000;
+
+    fn paused_clock() -> Clock {
+        let t0 = tokio::time::Instant::now();
+        Arc::new(move || BASE_MS + t0.elapsed().as_millis() as i64)
+    }
+
+    fn ctx(store: Arc<MemStorage>) -> EvalContext {
+        EvalContext {
+            engine: Engine::default(),
+            store,
+            external_labels: Default::default(),
+            external_url: "http://vigil:9090".into(),
+        }
+    }
+
+    fn series(store: &MemStorage, name: &str) -> Vec<(vigil_storage::Labels, Vec<(i64, f64)>)> {
+        let q = store.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        let m = Matcher::new(MatchType::Equal, "__name__", name).unwrap();
+        q.select(&[m])
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                let pts = s.samples().unwrap().iter().map(|x| (x.t, x.v)).collect();
+                (s.labels.clone(), pts)
+            })
+            .collect()
+    }
+
+    const RULES: &str = r#"
+groups:
+  - name: live
+    interval: 1m
+    rules:
+      - record: five
+        expr: vector(5)
+      - alert: Always
+        expr: five > 0
+        for: 2m
+        annotations: {summary: "value {{ $value }}"}
+"#;
+
+    #[tokio::test(start_paused = true)]
+    async fn groups_evaluate_on_their_slots_and_alerts_fire_after_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.yml");
+        std::fs::write(&file, RULES).unwrap();
+        let store = Arc::new(MemStorage::new());
+        let sent: Arc<Mutex<Vec<OutgoingAlert>>> = Arc::default();
+        let sink = sent.clone();
+        let notify: NotifyFn = Arc::new(move |a| sink.lock().extend(a));
+        let opts = ManagerOptions {
+            clock: paused_clock(),
+            ..ManagerOptions::default()
+        };
+        let m = RuleManager::new(ctx(store.clone()), opts, Some(notify));
+        m.update(std::slice::from_ref(&file)).await.unwrap();
+        let before = m.rules_json(false).await;
+        assert_eq!(before["groups"][0]["rules"][1]["state"], "unknown");
+        assert_eq!(
+            before["groups"][0]["lastEvaluation"],
+            "0001-01-01T00:00:00Z"
+        );
+
+        tokio::time::sleep(Duration::from_secs(4 * 60 + 1)).await;
+        let five = series(&store, "five");
+        assert_eq!(five.len(), 1);
+        let ts: Vec<i64> = five[0].1.iter().map(|p| p.0).collect();
+        assert_eq!(ts.len(), 4, "{ts:?}");
+        assert!(ts.windows(2).all(|w| w[1] - w[0] == 60_000), "{ts:?}");
+        let offset = ts[0].rem_euclid(60_000);
+        assert!(ts.iter().all(|t| t.rem_euclid(60_000) == offset));
+
+        let rules = m.rules_json(false).await;
+        let alert_rule = &rules["groups"][0]["rules"][1];
+        assert_eq!(alert_rule["state"], "firing", "{rules}");
+        assert_eq!(alert_rule["health"], "ok");
+        assert_eq!(alert_rule["duration"], 120.0);
+        assert_eq!(alert_rule["query"], "five > 0");
+        assert_eq!(alert_rule["alerts"][0]["value"], "5e+00");
+        assert_eq!(alert_rule["alerts"][0]["annotations"]["summary"], "value 5");
+        let alerts = m.alerts_json().await;
+        assert_eq!(alerts["alerts"][0]["labels"]["alertname"], "Always");
+
+        // ALERTS only after restoration (after 2 evaluations): firing at evals 3 and 4.
+        let alerts_series = series(&store, "ALERTS");
+        assert_eq!(alerts_series.len(), 1);
+        assert_eq!(alerts_series[0].0.get("alertstate"), Some("firing"));
+        assert_eq!(alerts_series[0].1, vec![(ts[2], 1.0), (ts[3], 1.0)]);
+
+        // Sent once when it started firing (resend delay 1m not yet due at the next eval).
+        let sent_now = sent.lock().clone();
+        assert_eq!(sent_now.len(), 1, "{sent_now:?}");
+        assert_eq!(sent_now[0].starts_at_ms, ts[2]);
+        assert_eq!(sent_now[0].ends_at_ms, ts[2] + 4 * 60_000);
+        assert!(sent_now[0]
+            .generator_url
+            .starts_with("http://vigil:9090/graph?g0.expr=five+%3E+0"));
+
+        // Reload with a changed group keeps the alert's state; a broken file changes nothing.
+        std::fs::write(&file, RULES.replace("vector(5)", "vector(5) + 0")).unwrap();
+        m.update(std::slice::from_ref(&file)).await.unwrap();
+        let after = m.rules_json(false).await;
+        assert_eq!(after["groups"][0]["rules"][1]["state"], "firing", "{after}");
+        assert_eq!(
+            after["groups"][0]["rules"][1]["alerts"][0]["activeAt"],
+            alert_rule["alerts"][0]["activeAt"]
+        );
+        std::fs::write(
+            &file,
+            "groups:\n  - name: live\n    rules:\n      - record: x\n        expr: 'x +'\n",
+        )
+        .unwrap();
+        let errs = m.update(std::slice::from_ref(&file)).await.unwrap_err();
+        assert!(errs[0].contains("could not parse expression"), "{errs:?}");
+        assert_eq!(
+            m.rules_json(true).await["groups"][0]["rules"][0]["query"],
+            "vector(5) + 0"
+        );
+        m.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recording_outputs_go_stale_when_series_disappear() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.yml");
+        std::fs::write(&file, "groups:\n  - name: g\n    interval: 10s\n    rules:\n      - record: copy\n        expr: src\n").unwrap();
+        let store = Arc::new(MemStorage::new());
+        let clock = paused_clock();
+        let now = clock();
+        // src exists for 30s only.
+        let input: Vec<OutSample> = (0..4)
+            .map(|i| OutSample {
+                labels: vigil_storage::Labels::from_pairs(&[("__name__", "src"), ("a", "1")])
+                    .unwrap(),
+                t: now + i * 10_000,
+                v: 1.0,
+            })
+            .collect();
+        store.append_samples(&input).unwrap();
+        let m = RuleManager::new(
+            ctx(store.clone()),
+            ManagerOptions {
+                clock,
+                ..ManagerOptions::default()
+            },
+            None,
+        );
+        m.update(&[file]).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(6 * 60)).await;
+        let copy = series(&store, "copy");
+        assert_eq!(copy.len(), 1);
+        let pts = &copy[0].1;
+        let last = pts.last().unwrap();
+        assert_eq!(
+            last.1.to_bits(),
+            vigil::rules::eval::STALE_NAN_BITS,
+            "{pts:?}"
+        );
+        assert_eq!(pts.iter().filter(|p| p.1.is_nan()).count(), 1);
+        m.stop().await;
+    }
+}
+
+mod restore {
+    use std::sync::Arc;
+
+    use vigil::rules::eval::{EvalContext, OutSample, RuleStore};
+    use vigil::rules::group::{Group, RuleKind};
+    use vigil::rules::parse_rules;
+    use vigil::rules::restore::{restore_for_state, RestoreOpts};
+    use vigil_promql::engine::{Engine, MemStorage};
+    use vigil_storage::Labels;
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn for_state_is_restored_from_alerts_for_state() {
+        let rules = parse_rules(
+            "groups:\n  - name: g\n    rules:\n      - alert: Slow\n        expr: vector(1)\n        for: 30m\n        labels: {sev: page}\n",
+            &Default::default(),
+        )
+        .unwrap();
+        let store = Arc::new(MemStorage::new());
+        let now = 1000 * MIN;
+        // Before the restart the alert had been pending since now-50m; Vigil went down at
+        // now-40m (last ALERTS_FOR_STATE sample), so 20m of `for` remain: shift by 40m.
+        let labels = Labels::from_pairs(&[
+            ("__name__", "ALERTS_FOR_STATE"),
+            ("alertname", "Slow"),
+            ("sev", "page"),
+        ])
+        .unwrap();
+        store
+            .append_samples(&[OutSample {
+                labels,
+                t: now - 40 * MIN,
+                v: ((now - 50 * MIN) / 1000) as f64,
+            }])
+            .unwrap();
+        let ctx = EvalContext {
+            engine: Engine::default(),
+            store: store.clone(),
+            external_labels: Default::default(),
+            external_url: String::new(),
+        };
+        let mut g = Group::new("f", &rules.groups[0], MIN, 0);
+        g.eval(&ctx, now - MIN, None);
+        g.eval(&ctx, now, None);
+        let errs = restore_for_state(&mut g, store.as_ref(), now, RestoreOpts::default());
+        assert!(errs.is_empty(), "{errs:?}");
+        let RuleKind::Alerting(a) = &g.rules[0].kind else {
+            panic!("not an alert")
+        };
+        assert!(a.restored);
+        let alert = a.active.values().next().unwrap();
+        assert_eq!(alert.active_at_ms, now - 10 * MIN);
+    }
+}

@@ -11,6 +11,8 @@ pub mod error;
 pub mod eval;
 pub mod file;
 pub mod group;
+pub mod manager;
+pub mod restore;
 pub mod unittest;
 pub mod validate;
 pub mod yaml;
