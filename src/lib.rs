@@ -6,6 +6,7 @@
 pub mod exposition;
 pub mod flags;
 pub mod metrics;
+pub mod notify;
 pub mod remote;
 pub mod rules;
 pub mod server;
