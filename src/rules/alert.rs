@@ -327,3 +327,136 @@ impl AlertingRule {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use vigil_promql::engine::{Engine, MemStorage};
+
+    use super::*;
+    use crate::rules::eval::{stale_nan, RuleStore};
+
+    const MIN: i64 = 60_000;
+
+    fn ctx() -> (EvalContext, Arc<MemStorage>) {
+        let store = Arc::new(MemStorage::new());
+        (
+            EvalContext {
+                engine: Engine::default(),
+                store: store.clone(),
+                external_labels: Default::default(),
+                external_url: String::new(),
+            },
+            store,
+        )
+    }
+
+    fn set(store: &MemStorage, name: &str, job: &str, t: i64, v: f64) {
+        let labels = Labels::from_pairs(&[("__name__", name), ("job", job)]).unwrap();
+        store.append_samples(&[OutSample { labels, t, v }]).unwrap();
+    }
+
+    fn rule(for_ms: i64, keep_ms: i64) -> AlertingRule {
+        let mut r = AlertingRule::new("A", "cond > 0", for_ms, keep_ms, vec![], vec![]);
+        r.restored = true;
+        r
+    }
+
+    #[test]
+    fn pending_alert_that_disappears_is_deleted_and_never_sent() {
+        let (ctx, store) = ctx();
+        let mut r = rule(5 * MIN, 0);
+        set(&store, "cond", "a", 0, 1.0);
+        r.eval(&ctx, 0, 0, 0).unwrap();
+        assert_eq!(r.state(), AlertState::Pending);
+        assert!(r.alerts_to_send(0, MIN, MIN, "").is_empty());
+        set(&store, "cond", "a", MIN, stale_nan());
+        r.eval(&ctx, MIN, MIN, 0).unwrap();
+        assert!(r.active.is_empty());
+    }
+
+    #[test]
+    fn keep_firing_for_then_resolved_kept_15m_and_resent() {
+        let (ctx, store) = ctx();
+        let mut r = rule(0, 2 * MIN);
+        set(&store, "cond", "a", 0, 1.0);
+        r.eval(&ctx, 0, 0, 0).unwrap();
+        assert_eq!(r.state(), AlertState::Firing);
+        let sent = r.alerts_to_send(0, MIN, MIN, "u");
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].ends_at_ms, 4 * MIN);
+        // Condition gone at 1m: still firing (keep_firing_for 2m) with keepFiringSince.
+        set(&store, "cond", "a", MIN, stale_nan());
+        r.eval(&ctx, MIN, MIN, 0).unwrap();
+        let a = r.active.values().next().unwrap();
+        assert_eq!(
+            (a.state, a.keep_firing_since_ms),
+            (AlertState::Firing, Some(MIN))
+        );
+        // Not due for resend at 1m (last sent 0 + 1m is not before 1m)...
+        assert!(r.alerts_to_send(MIN, MIN, MIN, "u").is_empty());
+        r.eval(&ctx, 2 * MIN, 2 * MIN, 0).unwrap();
+        // ...but due at 2m.
+        assert_eq!(r.alerts_to_send(2 * MIN, MIN, MIN, "u").len(), 1);
+        r.eval(&ctx, 3 * MIN, 3 * MIN, 0).unwrap();
+        let a = r.active.values().next().unwrap();
+        assert_eq!(
+            (a.state, a.resolved_at_ms),
+            (AlertState::Inactive, Some(3 * MIN))
+        );
+        // The resolution is sent at once with endsAt = resolvedAt.
+        let sent = r.alerts_to_send(3 * MIN, MIN, MIN, "u");
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].ends_at_ms, 3 * MIN);
+        assert_eq!(sent[0].starts_at_ms, 0);
+        assert!(r.active_alerts().next().is_none());
+        // Kept for 15 minutes after resolution, then deleted.
+        r.eval(&ctx, 18 * MIN, 18 * MIN, 0).unwrap();
+        assert_eq!(r.active.len(), 1);
+        r.eval(&ctx, 18 * MIN + 1, 18 * MIN + 1, 0).unwrap();
+        assert!(r.active.is_empty());
+    }
+
+    #[test]
+    fn limit_clears_state_and_fails() {
+        let (ctx, store) = ctx();
+        let mut r = rule(0, 0);
+        set(&store, "cond", "a", 0, 1.0);
+        set(&store, "cond", "b", 0, 1.0);
+        assert_eq!(r.eval(&ctx, 0, 0, 2).unwrap().len(), 4);
+        let err = r.eval(&ctx, 0, 0, 1).unwrap_err();
+        assert_eq!(err, "exceeded limit of 1 with 2 alerts");
+        assert!(r.active.is_empty());
+    }
+
+    #[test]
+    fn alerts_series_use_query_time_and_active_at_seconds() {
+        let (ctx, store) = ctx();
+        let mut r = rule(MIN, 0);
+        set(&store, "cond", "a", 0, 7.0);
+        let out = r.eval(&ctx, 90_500, 30_500, 0).unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|s| s.t == 30_500));
+        let fs = out
+            .iter()
+            .find(|s| s.labels.metric_name() == Some(ALERTS_FOR_STATE_METRIC))
+            .unwrap();
+        assert_eq!(fs.v, 90.0);
+        assert_eq!(fs.labels.get(ALERTNAME_LABEL), Some("A"));
+        assert_eq!(fs.labels.get("job"), Some("a"));
+    }
+
+    #[test]
+    fn raising_for_on_reload_drops_firing_back_to_pending() {
+        let (ctx, store) = ctx();
+        let mut r = rule(0, 0);
+        set(&store, "cond", "a", 0, 1.0);
+        r.eval(&ctx, 0, 0, 0).unwrap();
+        assert_eq!(r.state(), AlertState::Firing);
+        r.for_ms = 10 * MIN;
+        r.recheck_for(MIN);
+        assert_eq!(r.state(), AlertState::Pending);
+    }
+}

@@ -316,3 +316,80 @@ pub fn generator_url(external_url: &str, expr: &str) -> String {
         crate::template::funcs::query_escape(expr)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use vigil_promql::engine::{Engine, MemStorage};
+    use vigil_storage::{MatchType, Matcher, Queryable};
+
+    use super::*;
+    use crate::rules::parse_rules;
+
+    fn group(text: &str) -> Group {
+        let rg = parse_rules(text, &Default::default()).unwrap();
+        Group::new("f.yml", &rg.groups[0], 60_000, 0)
+    }
+
+    #[test]
+    fn slots_are_offset_by_a_stable_hash_and_aligned() {
+        let g =
+            group("groups:\n  - name: a\n    rules:\n      - record: r\n        expr: vector(1)\n");
+        let off = g.offset_ms();
+        assert!((0..60_000).contains(&off));
+        assert_eq!(off, g.clone().offset_ms());
+        let mut other = g.clone();
+        other.name = "b".into();
+        assert_ne!(off, other.offset_ms(), "different groups should spread");
+        let now = 1_767_312_000_123;
+        let next = g.next_eval_after(now);
+        assert!(next > now && next - now <= 60_000);
+        assert_eq!((next - off).rem_euclid(60_000), 0);
+        assert_eq!(g.next_eval_after(next), next + 60_000);
+    }
+
+    #[test]
+    fn query_offset_shifts_query_and_sample_time() {
+        let mut g = group(
+            "groups:\n  - name: a\n    query_offset: 1m\n    rules:\n      - record: r\n        expr: time()\n",
+        );
+        let store = Arc::new(MemStorage::new());
+        let ctx = EvalContext {
+            engine: Engine::default(),
+            store: store.clone(),
+            external_labels: Default::default(),
+            external_url: String::new(),
+        };
+        let out = g.eval(&ctx, 600_000, None);
+        assert!(out.errors.is_empty());
+        let q = store.querier(0, i64::MAX / 2).unwrap();
+        let s = q
+            .select(&[Matcher::new(MatchType::Equal, "__name__", "r").unwrap()])
+            .unwrap();
+        let samples = s[0].samples().unwrap();
+        assert_eq!((samples[0].t, samples[0].v), (540_000, 540.0));
+    }
+
+    #[test]
+    fn query_error_sets_health_and_group_goes_on() {
+        let mut g = group(
+            "groups:\n  - name: a\n    rules:\n      - record: bad\n        expr: '\"str\"'\n      - record: good\n        expr: vector(1)\n",
+        );
+        let ctx = EvalContext {
+            engine: Engine::default(),
+            store: Arc::new(MemStorage::new()),
+            external_labels: Default::default(),
+            external_url: String::new(),
+        };
+        let out = g.eval(&ctx, 0, None);
+        assert_eq!(out.errors.len(), 1);
+        assert_eq!(g.rules[0].health, Health::Err);
+        assert_eq!(
+            g.rules[0].last_error,
+            "rule result is not a vector or scalar"
+        );
+        assert_eq!(g.rules[1].health, Health::Ok);
+    }
+}
