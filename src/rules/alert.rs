@@ -11,7 +11,7 @@ use vigil_storage::labels::METRIC_NAME;
 use vigil_storage::{Labels, LabelsBuilder};
 
 use super::eval::{EvalContext, OutSample};
-use crate::template::{expand_alert, AlertData, Env};
+use crate::template::{AlertData, Env, Template, TemplateError};
 
 /// Name of the synthetic series of pending and firing alerts.
 pub const ALERTS_METRIC: &str = "ALERTS";
@@ -86,7 +86,12 @@ pub struct AlertingRule {
     /// True once `for` state has been restored (or restoration is not wanted); `ALERTS*`
     /// samples are only written when true.
     pub restored: bool,
+    /// Parsed label/annotation templates by source text.
+    templates: BTreeMap<String, Result<Template, TemplateError>>,
 }
+
+/// The variable definitions Prometheus puts in front of every alert template.
+const ALERT_TEMPLATE_DEFS: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
 
 impl AlertingRule {
     pub fn new(
@@ -106,6 +111,7 @@ impl AlertingRule {
             annotations,
             active: BTreeMap::new(),
             restored: false,
+            templates: BTreeMap::new(),
         }
     }
 
@@ -126,19 +132,33 @@ impl AlertingRule {
     }
 
     fn expand(
-        &self,
+        &mut self,
         ctx: &EvalContext,
         what: &str,
         text: &str,
-        data: &AlertData,
+        data: &crate::template::Value,
         ts: i64,
     ) -> String {
+        if !text.contains("{{") {
+            return text.to_string();
+        }
         let env = Env {
             ts_ms: ts,
             external_url: &ctx.external_url,
             query: Some(ctx),
         };
-        match expand_alert(&self.name, text, data, &env) {
+        let name = &self.name;
+        let tmpl = self.templates.entry(text.to_string()).or_insert_with(|| {
+            Template::parse(
+                &format!("__alert_{name}"),
+                &format!("{ALERT_TEMPLATE_DEFS}{text}"),
+            )
+        });
+        let res = match tmpl {
+            Ok(t) => t.execute(data, &env),
+            Err(e) => Err(e.clone()),
+        };
+        match res {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(alert = %self.name, "expanding alert {what} template failed: {e}");
@@ -168,19 +188,20 @@ impl AlertingRule {
                 external_labels: ctx.external_labels.clone(),
                 external_url: ctx.external_url.clone(),
                 value: s.v,
-            };
+            }
+            .to_value();
             let mut b = LabelsBuilder::from(&s.labels);
             b.del(METRIC_NAME);
-            for (k, v) in &self.labels {
-                let expanded = self.expand(ctx, "label", v, &data, ts);
-                b.set(k, &expanded);
+            for (k, v) in self.labels.clone() {
+                let expanded = self.expand(ctx, "label", &v, &data, ts);
+                b.set(&k, &expanded);
             }
             b.set(ALERTNAME_LABEL, &self.name);
             let labels = b.build();
             let mut ab = LabelsBuilder::new();
-            for (k, v) in &self.annotations {
-                let expanded = self.expand(ctx, "annotation", v, &data, ts);
-                ab.set(k, &expanded);
+            for (k, v) in self.annotations.clone() {
+                let expanded = self.expand(ctx, "annotation", &v, &data, ts);
+                ab.set(&k, &expanded);
             }
             let annotations = ab.build();
             if current.contains_key(&labels) {
