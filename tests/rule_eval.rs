@@ -652,6 +652,57 @@ groups:
         assert_eq!(pts.iter().filter(|p| p.1.is_nan()).count(), 1);
         m.stop().await;
     }
+    #[tokio::test(start_paused = true)]
+    async fn removed_group_outputs_go_stale_after_two_intervals_and_metrics_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.yml");
+        let b = dir.path().join("b.yml");
+        std::fs::write(&a, "groups:\n  - name: a\n    interval: 30s\n    rules:\n      - record: from_a\n        expr: vector(1)\n").unwrap();
+        std::fs::write(&b, "groups:\n  - name: b\n    interval: 30s\n    rules:\n      - record: from_b\n        expr: vector(2)\n").unwrap();
+        let store = Arc::new(MemStorage::new());
+        let clock = paused_clock();
+        let m = RuleManager::new(
+            ctx(store.clone()),
+            ManagerOptions {
+                clock: clock.clone(),
+                ..ManagerOptions::default()
+            },
+            None,
+        );
+        m.update(&[a.clone(), b.clone()]).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert_eq!(
+            m.rules_json(true).await["groups"].as_array().unwrap().len(),
+            2
+        );
+        let removed_at = clock();
+        m.update(std::slice::from_ref(&a)).await.unwrap();
+        assert_eq!(
+            m.rules_json(true).await["groups"].as_array().unwrap().len(),
+            1
+        );
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        let from_b = series(&store, "from_b");
+        assert!(from_b[0].1.iter().all(|p| !p.1.is_nan()), "stale too early");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let from_b = series(&store, "from_b");
+        let last = *from_b[0].1.last().unwrap();
+        assert_eq!(last.1.to_bits(), vigil::rules::eval::STALE_NAN_BITS);
+        assert!(last.0 >= removed_at + 60_000);
+        // Group a kept running untouched.
+        let from_a = series(&store, "from_a");
+        assert!(from_a[0].1.iter().all(|p| !p.1.is_nan()));
+        let metrics = m.render_metrics().await;
+        assert!(
+            metrics.contains("prometheus_rule_group_iterations_missed_total 0"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("prometheus_rule_evaluation_failures_total 0"),
+            "{metrics}"
+        );
+        m.stop().await;
+    }
 }
 
 mod restore {
