@@ -8,6 +8,7 @@ pub mod config;
 pub mod exposition;
 pub mod flags;
 pub mod metrics;
+pub mod notify;
 pub mod reload;
 pub mod remote;
 pub mod rules;

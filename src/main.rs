@@ -78,6 +78,11 @@ enum Command {
         #[command(subcommand)]
         cmd: CheckCommand,
     },
+    /// Rule unit tests: `test rules FILE...` (mirrors `promtool test rules`).
+    Test {
+        #[command(subcommand)]
+        cmd: vigil::rules::unittest::TestCommand,
+    },
     /// SLO tools: `slo generate FILE` prints the rule file generated from an SLO spec.
     Slo {
         #[command(subcommand)]
@@ -151,6 +156,7 @@ fn main() -> ExitCode {
             cmd: CheckCommand::Other(cmd),
         }) => return ExitCode::from(vigil::rules::check::run(cmd)),
         Some(Command::Slo { cmd }) => return ExitCode::from(vigil::slo::run(cmd)),
+        Some(Command::Test { cmd }) => return ExitCode::from(vigil::rules::unittest::run(cmd)),
         _ => {}
     }
     if let Some(Command::Tsdb { cmd }) = cli.command {

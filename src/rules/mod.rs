@@ -1,15 +1,25 @@
 //! Rule files: the Prometheus rule-file model (`file.rs`), its positioned YAML decoding
 //! (`yaml.rs`), validation with Prometheus' messages (`validate.rs`) and `vigil check rules`
-//! (`check.rs`). Evaluation of rules is not here yet; this module never writes samples.
+//! (`check.rs`); evaluation: recording rules and the query context (`eval.rs`), the alert
+//! state machine (`alert.rs`), groups (`group.rs`), the live scheduler with reload and API
+//! data (`manager.rs`), `for`-state restoration (`restore.rs`) and `vigil test rules`
+//! (`unittest.rs`). Rule outputs are written only through `eval::RuleStore`.
 
+pub mod alert;
 pub mod check;
 pub mod error;
+pub mod eval;
 pub mod file;
+pub mod group;
+pub mod manager;
+pub mod restore;
+pub mod unittest;
 pub mod validate;
 pub mod yaml;
 
 use std::path::Path;
 
+pub use alert::{AlertState, AlertingRule};
 pub use error::RuleError;
 pub use file::{Located, Rule, RuleGroup, RuleGroups};
 pub use validate::{NameValidation, ValidateOptions};

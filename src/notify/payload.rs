@@ -1,0 +1,98 @@
+//! The Alertmanager API v2 request body (`[{labels, annotations, startsAt, endsAt,
+//! generatorURL}]`) and base64 for basic auth. Pure functions; never does I/O.
+
+use serde_json::{json, Map, Value as Json};
+use vigil_storage::Labels;
+
+use crate::rules::alert::OutgoingAlert;
+use crate::rules::eval::format_rfc3339;
+
+fn labels_json(l: &Labels) -> Json {
+    Json::Object(
+        l.iter()
+            .map(|x| (x.name.to_string(), Json::String(x.value.to_string())))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// The JSON array posted to `/api/v2/alerts`.
+pub fn alerts_payload(alerts: &[OutgoingAlert]) -> Vec<u8> {
+    let arr: Vec<Json> = alerts
+        .iter()
+        .map(|a| {
+            json!({
+                "labels": labels_json(&a.labels),
+                "annotations": labels_json(&a.annotations),
+                "startsAt": format_rfc3339(a.starts_at_ms),
+                "endsAt": format_rfc3339(a.ends_at_ms),
+                "generatorURL": a.generator_url,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&Json::Array(arr)).unwrap_or_default()
+}
+
+const BASE64_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+pub fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(
+                    BASE64_ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize],
+                ));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64_encode(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn payload_has_api_v2_fields() {
+        let a = OutgoingAlert {
+            labels: Labels::from_pairs(&[("alertname", "X"), ("job", "api")]).unwrap(),
+            annotations: Labels::from_pairs(&[("summary", "s")]).unwrap(),
+            starts_at_ms: 1_767_360_600_000,
+            ends_at_ms: 1_767_360_840_000,
+            generator_url: "http://vigil:9090/graph?g0.expr=up&g0.tab=1".into(),
+        };
+        let v: Json = serde_json::from_slice(&alerts_payload(&[a])).unwrap();
+        assert_eq!(
+            v,
+            json!([{"labels":{"alertname":"X","job":"api"},"annotations":{"summary":"s"},
+                "startsAt":"2026-01-02T13:30:00Z","endsAt":"2026-01-02T13:34:00Z",
+                "generatorURL":"http://vigil:9090/graph?g0.expr=up&g0.tab=1"}])
+        );
+    }
+}
