@@ -3,6 +3,7 @@
 //! flag parsing, the remote-write receiver and the command-line data tools. Adapters parse input, call the libraries
 //! and map their errors.
 
+pub mod alerting;
 pub mod api;
 pub mod config;
 pub mod exposition;

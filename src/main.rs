@@ -223,7 +223,29 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
             scrape: scrape.clone(),
             reloader,
             api,
+            alerting: std::sync::OnceLock::new(),
         });
+        let engine_opts = vigil_promql::engine::EngineOpts {
+            timeout: state.api.query_timeout,
+            max_samples: state.api.max_samples,
+            lookback_delta_ms: state.api.lookback_delta_ms,
+            ..vigil_promql::engine::EngineOpts::default()
+        };
+        let external_url = format!("http://{}", cli.listen_address);
+        let (alerting, loaded) = vigil::alerting::Alerting::start(
+            db.clone(),
+            &state.reloader.current(),
+            engine_opts,
+            external_url,
+        )
+        .await;
+        if let Err(errs) = loaded {
+            for e in errs {
+                tracing::error!(error = %e, "loading rule files failed; no rules are evaluated");
+            }
+        }
+        let alerting = Arc::new(alerting);
+        let _ = state.alerting.set(alerting.clone());
         state.ready.store(true, Ordering::Release);
         tracing::info!("server is ready to receive web requests");
         let compactor = spawn_compactor(db.clone());
@@ -238,6 +260,7 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         server::serve(listener, state, stop).await?;
         tracing::info!("shutting down");
         compactor.abort();
+        alerting.stop().await;
         scrape.stop().await;
         tokio::task::spawn_blocking(move || db.close()).await??;
         tracing::info!("storage closed; bye");

@@ -36,6 +36,8 @@ pub struct AppState {
     pub reloader: Arc<Reloader>,
     /// API options from the command line and lifecycle state.
     pub api: crate::api::ApiConfig,
+    /// Rule evaluation and notification, once started.
+    pub alerting: std::sync::OnceLock<Arc<crate::alerting::Alerting>>,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             scrape,
             reloader,
             api,
+            alerting: std::sync::OnceLock::new(),
         }
     }
 }
@@ -208,6 +211,9 @@ async fn reload(state: &AppState) -> Resp {
 /// which keeps the old configuration on error) and the API's view of it.
 pub async fn reload_all(state: &AppState) -> Result<(), String> {
     state.reloader.reload().await.map_err(|e| e.to_string())?;
+    if let Some(a) = state.alerting.get() {
+        a.apply(&state.reloader.current()).await?;
+    }
     crate::api::lifecycle::reload(&state.api)
 }
 

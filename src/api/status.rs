@@ -253,9 +253,11 @@ pub fn targets_metadata(p: &Params) -> ApiResult {
     Ok(Reply::data("[]"))
 }
 
-/// `/api/v1/rules`: no rule groups are loaded yet; parameters are still validated.
-pub fn rules(p: &Params) -> ApiResult {
-    match p.get("type").unwrap_or("").to_ascii_lowercase().as_str() {
+/// `/api/v1/rules`: the rule manager's groups, filtered by `type`, `rule_name[]`,
+/// `rule_group[]` and `file[]` (empty when no rules are loaded).
+pub fn rules(state: &AppState, p: &Params) -> ApiResult {
+    let kind = p.get("type").unwrap_or("").to_ascii_lowercase();
+    match kind.as_str() {
         "" | "alert" | "record" => {}
         other => {
             return Err(super::params::invalid_param(
@@ -279,7 +281,68 @@ pub fn rules(p: &Params) -> ApiResult {
     if !sets.is_empty() {
         parse_selectors(&sets)?;
     }
-    Ok(Reply::data(r#"{"groups":[]}"#))
+    let Some(alerting) = state.alerting.get() else {
+        return Ok(Reply::data(r#"{"groups":[]}"#));
+    };
+    let exclude_alerts = p.get("exclude_alerts") == Some("true");
+    let mut data = block_on(alerting.rules.rules_json(exclude_alerts));
+    let names = p.all("rule_name[]");
+    let groups = p.all("rule_group[]");
+    let files = p.all("file[]");
+    let want_type = match kind.as_str() {
+        "alert" => Some("alerting"),
+        "record" => Some("recording"),
+        _ => None,
+    };
+    if let Some(gs) = data.get_mut("groups").and_then(|g| g.as_array_mut()) {
+        gs.retain(|g| {
+            let name = g.get("name").and_then(|v| v.as_str()).unwrap_or("");
+            let file = g.get("file").and_then(|v| v.as_str()).unwrap_or("");
+            (groups.is_empty() || groups.contains(&name))
+                && (files.is_empty() || files.contains(&file))
+        });
+        for g in gs.iter_mut() {
+            if let Some(rs) = g.get_mut("rules").and_then(|r| r.as_array_mut()) {
+                rs.retain(|r| {
+                    let t = r.get("type").and_then(|v| v.as_str()).unwrap_or("");
+                    let n = r.get("name").and_then(|v| v.as_str()).unwrap_or("");
+                    want_type.is_none_or(|w| w == t)
+                        && (names.is_empty() || names.contains(&n))
+                });
+            }
+        }
+        if want_type.is_some() || !names.is_empty() {
+            gs.retain(|g| {
+                g.get("rules")
+                    .and_then(|r| r.as_array())
+                    .is_some_and(|r| !r.is_empty())
+            });
+        }
+    }
+    Ok(Reply::data(data.to_string()))
+}
+
+/// `/api/v1/alerts`: every pending and firing alert.
+pub fn alerts(state: &AppState) -> ApiResult {
+    match state.alerting.get() {
+        Some(a) => Ok(Reply::data(block_on(a.rules.alerts_json()).to_string())),
+        None => Ok(Reply::data(r#"{"alerts":[]}"#)),
+    }
+}
+
+/// `/api/v1/alertmanagers`: the Alertmanagers alerts are sent to.
+pub fn alertmanagers(state: &AppState) -> ApiResult {
+    match state.alerting.get() {
+        Some(a) => Ok(Reply::data(a.notifier.alertmanagers_json().to_string())),
+        None => Ok(Reply::data(
+            r#"{"activeAlertmanagers":[],"droppedAlertmanagers":[]}"#,
+        )),
+    }
+}
+
+/// Runs an async accessor from the API's blocking handler thread.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Handle::current().block_on(f)
 }
 
 #[cfg(test)]
@@ -300,8 +363,11 @@ mod tests {
     #[test]
     fn rules_validate_type() {
         let p = |s: &str| Params::from_parts(None, Some(s));
-        assert!(rules(&p("type=alert&rule_group[]=x&file[]=y")).is_ok());
-        assert!(rules(&p("type=bogus")).is_err());
-        assert!(rules(&p("group_limit=0")).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let db = vigil_storage::Db::open(dir.path(), vigil_storage::DbOptions::default()).unwrap();
+        let st = AppState::new(db, crate::api::ApiConfig::default(), "127.0.0.1:0");
+        assert!(rules(&st, &p("type=alert&rule_group[]=x&file[]=y")).is_ok());
+        assert!(rules(&st, &p("type=bogus")).is_err());
+        assert!(rules(&st, &p("group_limit=0")).is_err());
     }
 }

@@ -81,7 +81,7 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
 }
 
 /// The files matching `pattern` (wildcards only in the last element), sorted.
-fn expand_pattern(pattern: &str) -> Vec<PathBuf> {
+pub fn expand_pattern(pattern: &str) -> Vec<PathBuf> {
     let path = Path::new(pattern);
     let name = path
         .file_name()

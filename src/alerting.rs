@@ -1,0 +1,116 @@
+//! Glue between the configuration and alerting: builds the rule manager (the PromQL engine
+//! over the database, writing recording-rule and `ALERTS` series back through the appender)
+//! and the Alertmanager notifier from a loaded `prometheus.yml`, expands `rule_files`
+//! globs, and re-applies rule files on reload. Owns no evaluation logic itself.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use vigil_promql::engine::{Engine, EngineOpts};
+use vigil_storage::Db;
+
+use crate::config::Config;
+use crate::notify::{AlertmanagerTarget, Notifier, NotifierOptions};
+use crate::rules::eval::EvalContext;
+use crate::rules::manager::{ManagerOptions, RuleManager};
+
+/// The running rule manager and notifier.
+pub struct Alerting {
+    pub rules: Arc<RuleManager>,
+    pub notifier: Arc<Notifier>,
+}
+
+impl Alerting {
+    /// Builds the notifier (Alertmanagers from `alerting.alertmanagers` static configs) and
+    /// the rule manager, and loads `rule_files`. Rule-file errors are returned but the
+    /// manager is still returned (running no groups) so the server can start, as Prometheus
+    /// does when rules fail to load at startup.
+    pub async fn start(
+        db: Arc<Db>,
+        cfg: &Config,
+        engine_opts: EngineOpts,
+        external_url: String,
+    ) -> (Alerting, Result<(), Vec<String>>) {
+        let external_labels: BTreeMap<String, String> = cfg.global.external_labels.clone();
+        let notifier = Notifier::new(
+            NotifierOptions {
+                external_labels: external_labels.clone(),
+                ..NotifierOptions::default()
+            },
+            alertmanager_targets(cfg),
+        );
+        notifier.start();
+        let ctx = EvalContext {
+            engine: Engine::new(engine_opts),
+            store: db,
+            external_labels,
+            external_url,
+        };
+        let mut opts = ManagerOptions::default();
+        if let Some(d) = cfg.global.evaluation_interval {
+            opts.default_interval_ms = d.as_ms();
+        }
+        if let Some(d) = cfg.global.rule_query_offset {
+            opts.default_query_offset_ms = d.as_ms();
+        }
+        let rules = Arc::new(RuleManager::new(ctx, opts, Some(notifier.notify_fn())));
+        let res = rules.update(&rule_files(cfg)).await;
+        (Alerting { rules, notifier }, res)
+    }
+
+    /// Re-reads the rule files named by `cfg`; on error the running groups stay.
+    pub async fn apply(&self, cfg: &Config) -> Result<(), String> {
+        self.rules
+            .update(&rule_files(cfg))
+            .await
+            .map_err(|errs| errs.join("; "))
+    }
+
+    /// Stops rule evaluation and drains the notifier.
+    pub async fn stop(&self) {
+        self.rules.stop().await;
+        self.notifier.stop().await;
+    }
+}
+
+/// The rule files matched by the config's `rule_files` patterns, sorted and deduplicated.
+pub fn rule_files(cfg: &Config) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = cfg
+        .rule_files
+        .iter()
+        .flat_map(|p| crate::scrape::discovery::expand_pattern(p))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Alertmanager targets from the static configs of `alerting.alertmanagers`.
+fn alertmanager_targets(cfg: &Config) -> Vec<AlertmanagerTarget> {
+    let mut out = Vec::new();
+    let Some(a) = &cfg.alerting else {
+        return out;
+    };
+    for am in &a.alertmanagers {
+        for sc in &am.static_configs {
+            for host in &sc.targets {
+                let mut t = AlertmanagerTarget::new(host);
+                if let Some(s) = &am.scheme {
+                    t.scheme = s.clone();
+                }
+                if let Some(p) = &am.path_prefix {
+                    t.path_prefix = p.trim_end_matches('/').to_string();
+                }
+                if let Some(d) = am.timeout {
+                    t.timeout = std::time::Duration::from_millis(d.as_ms().max(0) as u64);
+                }
+                if let Some(b) = &am.basic_auth {
+                    t.basic_auth = Some((b.username.clone(), b.password.clone()));
+                }
+                out.push(t);
+            }
+        }
+    }
+    out
+}
