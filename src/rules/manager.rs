@@ -332,15 +332,16 @@ async fn run_group(
             next += missed * interval;
         }
         let ts = next;
-        let outcome = {
+        evals += 1;
+        let restore_now = restore && evals == EVALS_BEFORE_RESTORE;
+        let run = || {
             let mut g = group.lock();
             let send = SendOpts {
                 resend_delay_ms: inner.opts.resend_delay_ms,
                 external_url: &inner.ctx.external_url,
             };
             let outcome = g.eval(&inner.ctx, ts, Some(send));
-            evals += 1;
-            if restore && evals == EVALS_BEFORE_RESTORE {
+            if restore_now {
                 for e in restore_for_state(&mut g, inner.ctx.store.as_ref(), ts, inner.opts.restore)
                 {
                     tracing::warn!(group = %g.name, "restoring alert state: {e}");
@@ -354,6 +355,12 @@ async fn run_group(
                 .evaluations
                 .fetch_add(g.rules.len() as u64, Ordering::Relaxed);
             outcome
+        };
+        // Evaluation is synchronous CPU work: on a multi-threaded runtime, tell tokio so other
+        // tasks move off this worker; a current-thread runtime (tests) runs it inline.
+        let outcome = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
+            _ => run(),
         };
         inner
             .metrics
