@@ -703,6 +703,39 @@ groups:
         );
         m.stop().await;
     }
+    #[tokio::test(start_paused = true)]
+    async fn changed_group_stales_only_outputs_it_no_longer_produces() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.yml");
+        let two = "groups:\n  - name: a\n    interval: 30s\n    rules:\n      - record: kept\n        expr: vector(1)\n      - record: dropped\n        expr: vector(2)\n";
+        std::fs::write(&f, two).unwrap();
+        let store = Arc::new(MemStorage::new());
+        let m = RuleManager::new(
+            ctx(store.clone()),
+            ManagerOptions {
+                clock: paused_clock(),
+                ..ManagerOptions::default()
+            },
+            None,
+        );
+        m.update(std::slice::from_ref(&f)).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        std::fs::write(
+            &f,
+            two.replace("      - record: dropped\n        expr: vector(2)\n", ""),
+        )
+        .unwrap();
+        m.update(std::slice::from_ref(&f)).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        let dropped = series(&store, "dropped");
+        assert_eq!(
+            dropped[0].1.last().unwrap().1.to_bits(),
+            vigil::rules::eval::STALE_NAN_BITS
+        );
+        let kept = series(&store, "kept");
+        assert!(kept[0].1.iter().all(|p| !p.1.is_nan()), "{:?}", kept[0].1);
+        m.stop().await;
+    }
 }
 
 mod restore {
