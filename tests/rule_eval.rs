@@ -793,3 +793,88 @@ mod restore {
         assert_eq!(alert.active_at_ms, now - 10 * MIN);
     }
 }
+
+const CHAIN_RULES: &str = r#"
+groups:
+  - name: second
+    rules:
+      - record: doubled
+        expr: base:sum * 2
+      - alert: Big
+        expr: doubled > 10
+        for: 90s
+        labels:
+          sev: '{{ if gt $value 20.0 }}high{{ else }}low{{ end }}'
+        annotations:
+          v: '{{ $value | humanize }} {{ $value }} {{ printf "%.2f" $value }}'
+          q: '{{ with query "count(x)" }}{{ . | first | value }}{{ end }}'
+          ext: '{{ $externalLabels.dc }}'
+          lbl: '{{ $labels }}'
+  - name: first
+    rules:
+      - record: base:sum
+        expr: sum(x)
+"#;
+
+/// Every expectation is left empty so the report prints what was computed: group order,
+/// rule chaining across groups, 30s evaluation over 1m samples, `for: 90s`, templates with
+/// `query`, `humanize`, `printf`, `$externalLabels`, and the ALERTS series.
+const CHAIN_TEST: &str = r#"
+rule_files: [rules.yml]
+evaluation_interval: 30s
+group_eval_order: [first, second]
+tests:
+  - interval: 1m
+    external_labels: {dc: eu}
+    input_series:
+      - series: 'x{i="1"}'
+        values: '1+1x20'
+      - series: 'x{i="2"}'
+        values: '2+2x20'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: Big
+      - eval_time: 5m
+        alertname: Big
+      - eval_time: 8m30s
+        alertname: Big
+    promql_expr_test:
+      - expr: doubled
+        eval_time: 4m
+      - expr: ALERTS
+        eval_time: 3m30s
+      - expr: ALERTS_FOR_STATE
+        eval_time: 8m
+"#;
+
+#[test]
+fn chained_groups_and_templates_report_like_promtool() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("rules.yml"), CHAIN_RULES).unwrap();
+    std::fs::write(tmp.path().join("test.yml"), CHAIN_TEST).unwrap();
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let ours = run_files(&[tmp.path().join("test.yml")], &opts(), &mut out, &mut err).unwrap();
+    assert_eq!(ours, 1);
+    let err = String::from_utf8(err).unwrap();
+    assert!(
+        err.contains(
+            "Annotations:{ext=\"eu\", lbl=\"map[__name__:doubled]\", q=\"2\", v=\"36 36 36.00\"}"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "got: {__name__=\"ALERTS_FOR_STATE\", alertname=\"Big\", sev=\"high\"} 1.8E+02"
+        ),
+        "{err}"
+    );
+    let Some(promtool) = promtool() else { return };
+    let theirs = Command::new(&promtool)
+        .args(["test", "rules", "test.yml"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(err, String::from_utf8_lossy(&theirs.stderr));
+    assert_eq!(i32::from(ours), theirs.status.code().unwrap());
+}
