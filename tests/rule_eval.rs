@@ -878,3 +878,31 @@ fn chained_groups_and_templates_report_like_promtool() {
     assert_eq!(err, String::from_utf8_lossy(&theirs.stderr));
     assert_eq!(i32::from(ours), theirs.status.code().unwrap());
 }
+
+#[test]
+fn unknown_fields_and_unmatched_rule_files_are_reported_like_promtool() {
+    let errs = run_inline(&[(
+        "test.yml",
+        "tests:\n  - bogus: 1\n    promql_expr_test:\n      - expr: x\n        exp_samples:\n          - labelz: x\n",
+    )]);
+    assert_eq!(
+        errs,
+        vec!["yaml: unmarshal errors:\n  line 2: field bogus not found in type main.testGroup\n  line 6: field labelz not found in type main.sample".to_string()]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.yml"),
+        "rule_files: [nomatch*.yml]\ntests: []\n",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = run_files(&[dir.path().join("t.yml")], &opts(), &mut out, &mut err).unwrap();
+    assert_eq!(code, 0);
+    let err = String::from_utf8(err).unwrap();
+    assert!(
+        err.starts_with("  WARNING: no file match pattern "),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("nomatch*.yml"), "{err}");
+}
