@@ -1,6 +1,7 @@
 //! The `vigil` binary's library: adapters around the storage and PromQL crates — the
 //! exposition parsers (text 0.0.4 and OpenMetrics), the HTTP server, self-metrics,
-//! flag parsing, the remote-write receiver and the command-line data tools. Adapters parse input, call the libraries
+//! flag parsing, the remote-write receiver, rule evaluation, the Alertmanager notifier and the
+//! command-line data tools. Adapters parse input, call the libraries
 //! and map their errors.
 
 pub mod alerting;

@@ -371,3 +371,38 @@ async fn firing_rule_reaches_real_alertmanager_and_resolves() {
     notifier.stop().await;
     assert_eq!(notifier.counts(0), Some((2, 0)));
 }
+
+/// End to end on a multi-threaded runtime with the system clock: rule manager → notifier →
+/// (fake) Alertmanager. Waits on the request channel, not on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manager_sends_firing_alerts_through_the_notifier() {
+    use vigil::rules::manager::{ManagerOptions, RuleManager};
+    let (addr, mut rx) = fake_am(200, false).await;
+    let notifier = Notifier::new(
+        NotifierOptions::default(),
+        vec![AlertmanagerTarget::new(&addr)],
+    );
+    notifier.start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yml");
+    std::fs::write(
+        &file,
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: Now\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    let ctx = EvalContext {
+        engine: Engine::default(),
+        store: Arc::new(MemStorage::new()),
+        external_labels: BTreeMap::new(),
+        external_url: "http://vigil:9090".into(),
+    };
+    let m = RuleManager::new(ctx, ManagerOptions::default(), Some(notifier.notify_fn()));
+    m.update(&[file]).await.unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("no alert reached the Alertmanager within 30s")
+        .unwrap();
+    assert_eq!(seen.body[0]["labels"]["alertname"], "Now");
+    m.stop().await;
+    notifier.stop().await;
+}

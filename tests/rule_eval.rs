@@ -703,6 +703,39 @@ groups:
         );
         m.stop().await;
     }
+    #[tokio::test(start_paused = true)]
+    async fn changed_group_stales_only_outputs_it_no_longer_produces() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.yml");
+        let two = "groups:\n  - name: a\n    interval: 30s\n    rules:\n      - record: kept\n        expr: vector(1)\n      - record: dropped\n        expr: vector(2)\n";
+        std::fs::write(&f, two).unwrap();
+        let store = Arc::new(MemStorage::new());
+        let m = RuleManager::new(
+            ctx(store.clone()),
+            ManagerOptions {
+                clock: paused_clock(),
+                ..ManagerOptions::default()
+            },
+            None,
+        );
+        m.update(std::slice::from_ref(&f)).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        std::fs::write(
+            &f,
+            two.replace("      - record: dropped\n        expr: vector(2)\n", ""),
+        )
+        .unwrap();
+        m.update(std::slice::from_ref(&f)).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        let dropped = series(&store, "dropped");
+        assert_eq!(
+            dropped[0].1.last().unwrap().1.to_bits(),
+            vigil::rules::eval::STALE_NAN_BITS
+        );
+        let kept = series(&store, "kept");
+        assert!(kept[0].1.iter().all(|p| !p.1.is_nan()), "{:?}", kept[0].1);
+        m.stop().await;
+    }
 }
 
 mod restore {
@@ -759,4 +792,117 @@ mod restore {
         let alert = a.active.values().next().unwrap();
         assert_eq!(alert.active_at_ms, now - 10 * MIN);
     }
+}
+
+const CHAIN_RULES: &str = r#"
+groups:
+  - name: second
+    rules:
+      - record: doubled
+        expr: base:sum * 2
+      - alert: Big
+        expr: doubled > 10
+        for: 90s
+        labels:
+          sev: '{{ if gt $value 20.0 }}high{{ else }}low{{ end }}'
+        annotations:
+          v: '{{ $value | humanize }} {{ $value }} {{ printf "%.2f" $value }}'
+          q: '{{ with query "count(x)" }}{{ . | first | value }}{{ end }}'
+          ext: '{{ $externalLabels.dc }}'
+          lbl: '{{ $labels }}'
+  - name: first
+    rules:
+      - record: base:sum
+        expr: sum(x)
+"#;
+
+/// Every expectation is left empty so the report prints what was computed: group order,
+/// rule chaining across groups, 30s evaluation over 1m samples, `for: 90s`, templates with
+/// `query`, `humanize`, `printf`, `$externalLabels`, and the ALERTS series.
+const CHAIN_TEST: &str = r#"
+rule_files: [rules.yml]
+evaluation_interval: 30s
+group_eval_order: [first, second]
+tests:
+  - interval: 1m
+    external_labels: {dc: eu}
+    input_series:
+      - series: 'x{i="1"}'
+        values: '1+1x20'
+      - series: 'x{i="2"}'
+        values: '2+2x20'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: Big
+      - eval_time: 5m
+        alertname: Big
+      - eval_time: 8m30s
+        alertname: Big
+    promql_expr_test:
+      - expr: doubled
+        eval_time: 4m
+      - expr: ALERTS
+        eval_time: 3m30s
+      - expr: ALERTS_FOR_STATE
+        eval_time: 8m
+"#;
+
+#[test]
+fn chained_groups_and_templates_report_like_promtool() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("rules.yml"), CHAIN_RULES).unwrap();
+    std::fs::write(tmp.path().join("test.yml"), CHAIN_TEST).unwrap();
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let ours = run_files(&[tmp.path().join("test.yml")], &opts(), &mut out, &mut err).unwrap();
+    assert_eq!(ours, 1);
+    let err = String::from_utf8(err).unwrap();
+    assert!(
+        err.contains(
+            "Annotations:{ext=\"eu\", lbl=\"map[__name__:doubled]\", q=\"2\", v=\"36 36 36.00\"}"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "got: {__name__=\"ALERTS_FOR_STATE\", alertname=\"Big\", sev=\"high\"} 1.8E+02"
+        ),
+        "{err}"
+    );
+    let Some(promtool) = promtool() else { return };
+    let theirs = Command::new(&promtool)
+        .args(["test", "rules", "test.yml"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(err, String::from_utf8_lossy(&theirs.stderr));
+    assert_eq!(i32::from(ours), theirs.status.code().unwrap());
+}
+
+#[test]
+fn unknown_fields_and_unmatched_rule_files_are_reported_like_promtool() {
+    let errs = run_inline(&[(
+        "test.yml",
+        "tests:\n  - bogus: 1\n    promql_expr_test:\n      - expr: x\n        exp_samples:\n          - labelz: x\n",
+    )]);
+    assert_eq!(
+        errs,
+        vec!["yaml: unmarshal errors:\n  line 2: field bogus not found in type main.testGroup\n  line 6: field labelz not found in type main.sample".to_string()]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.yml"),
+        "rule_files: [nomatch*.yml]\ntests: []\n",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = run_files(&[dir.path().join("t.yml")], &opts(), &mut out, &mut err).unwrap();
+    assert_eq!(code, 0);
+    let err = String::from_utf8(err).unwrap();
+    assert!(
+        err.starts_with("  WARNING: no file match pattern "),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("nomatch*.yml"), "{err}");
 }

@@ -147,6 +147,8 @@ impl RuleManager {
         let first_load = !self.started.swap(true, Ordering::SeqCst);
         let mut running = self.groups.lock().await;
         let mut old = std::mem::take(&mut *running);
+        // Replaced and removed groups whose outputs may have to go stale.
+        let mut retired: Vec<Arc<Mutex<Group>>> = Vec::new();
         for mut g in new_groups {
             let key = g.key();
             if let Some(prev) = old.remove(&key) {
@@ -166,6 +168,7 @@ impl RuleManager {
                     let p = prev.group.lock();
                     g.copy_state_from(&p);
                 }
+                retired.push(prev.group);
                 let now = (opts.clock)();
                 for r in &mut g.rules {
                     if let RuleKind::Alerting(a) = &mut r.kind {
@@ -179,13 +182,18 @@ impl RuleManager {
             }
             running.insert(key, self.spawn(g, first_load));
         }
-        // Removed groups: stop now, stale their outputs after 2 intervals unless produced again.
+        // Removed groups stop now.
         for (_, prev) in old {
             let _ = prev.stop.send(true);
             prev.task.abort();
-            let group = prev.group.clone();
+            retired.push(prev.group);
+        }
+        // Outputs of replaced or removed groups go stale after 2 of their intervals, unless a
+        // running group produces them again by then.
+        let still: Vec<Arc<Mutex<Group>>> = running.values().map(|r| r.group.clone()).collect();
+        for group in retired {
             let inner = self.inner.clone();
-            let still: Vec<Arc<Mutex<Group>>> = running.values().map(|r| r.group.clone()).collect();
+            let still = still.clone();
             tokio::spawn(async move {
                 let wait = group.lock().interval_ms * STALE_AFTER_INTERVALS;
                 tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
@@ -332,15 +340,16 @@ async fn run_group(
             next += missed * interval;
         }
         let ts = next;
-        let outcome = {
+        evals += 1;
+        let restore_now = restore && evals == EVALS_BEFORE_RESTORE;
+        let run = || {
             let mut g = group.lock();
             let send = SendOpts {
                 resend_delay_ms: inner.opts.resend_delay_ms,
                 external_url: &inner.ctx.external_url,
             };
             let outcome = g.eval(&inner.ctx, ts, Some(send));
-            evals += 1;
-            if restore && evals == EVALS_BEFORE_RESTORE {
+            if restore_now {
                 for e in restore_for_state(&mut g, inner.ctx.store.as_ref(), ts, inner.opts.restore)
                 {
                     tracing::warn!(group = %g.name, "restoring alert state: {e}");
@@ -354,6 +363,12 @@ async fn run_group(
                 .evaluations
                 .fetch_add(g.rules.len() as u64, Ordering::Relaxed);
             outcome
+        };
+        // Evaluation is synchronous CPU work: on a multi-threaded runtime, tell tokio so other
+        // tasks move off this worker; a current-thread runtime (tests) runs it inline.
+        let outcome = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
+            _ => run(),
         };
         inner
             .metrics

@@ -69,6 +69,112 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// A unit-test file type: its Go name and its fields, each with the shape of the items of
+/// the list it holds (None: a leaf).
+type Shape = (&'static str, &'static [(&'static str, Option<Items>)]);
+
+/// The shape of the items of a list field.
+#[derive(Clone, Copy)]
+struct Items(fn() -> Shape);
+
+fn file_shape() -> Shape {
+    (
+        "main.unitTestFile",
+        &[
+            ("rule_files", None),
+            ("evaluation_interval", None),
+            ("fuzzy_compare", None),
+            ("group_eval_order", None),
+            ("tests", Some(Items(group_shape))),
+        ],
+    )
+}
+
+fn group_shape() -> Shape {
+    (
+        "main.testGroup",
+        &[
+            ("interval", None),
+            ("input_series", Some(Items(series_shape))),
+            ("alert_rule_test", Some(Items(alert_test_shape))),
+            ("promql_expr_test", Some(Items(promql_test_shape))),
+            ("external_labels", None),
+            ("external_url", None),
+            ("name", None),
+            ("start_timestamp", None),
+        ],
+    )
+}
+
+fn series_shape() -> Shape {
+    ("main.series", &[("series", None), ("values", None)])
+}
+
+fn alert_test_shape() -> Shape {
+    (
+        "main.alertTestCase",
+        &[
+            ("eval_time", None),
+            ("alertname", None),
+            ("exp_alerts", Some(Items(alert_shape))),
+        ],
+    )
+}
+
+fn alert_shape() -> Shape {
+    (
+        "main.alert",
+        &[("exp_labels", None), ("exp_annotations", None)],
+    )
+}
+
+fn promql_test_shape() -> Shape {
+    (
+        "main.promqlTestCase",
+        &[
+            ("expr", None),
+            ("eval_time", None),
+            ("exp_samples", Some(Items(sample_shape))),
+        ],
+    )
+}
+
+fn sample_shape() -> Shape {
+    (
+        "main.sample",
+        &[("labels", None), ("value", None), ("histogram", None)],
+    )
+}
+
+/// yaml.v2 strict-mode errors for unknown fields: `line N: field F not found in type T`.
+fn unknown_fields(root: &super::yaml::Node) -> Vec<String> {
+    fn walk(n: &super::yaml::Node, shape: Shape, out: &mut Vec<String>) {
+        use super::yaml::Kind;
+        let Kind::Map(entries) = &n.kind else { return };
+        let (type_name, fields) = shape;
+        for (k, v) in entries {
+            let key = k.as_str().unwrap_or("");
+            match fields.iter().find(|(f, _)| *f == key) {
+                None => out.push(format!(
+                    "line {}: field {key} not found in type {type_name}",
+                    k.pos.line
+                )),
+                Some((_, Some(Items(sub)))) => {
+                    if let Kind::Seq(items) = &v.kind {
+                        for item in items {
+                            walk(item, sub(), out);
+                        }
+                    }
+                }
+                Some((_, None)) => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, file_shape(), &mut out);
+    out
+}
+
 /// The YAML tree as a serde value whose scalars all stay text, as yaml.v2 reads them into
 /// string fields (`values: 0x10` is the text `0x10`, not the number 16).
 fn to_text_value(n: &super::yaml::Node) -> serde_yaml::Value {
@@ -235,7 +341,10 @@ pub fn run_files(
     let mut failed = false;
     for f in files {
         writeln!(out, "Unit Testing:  {}", f.display())?;
-        let errs = run_file(f, opts);
+        let (warnings, errs) = run_file_with_warnings(f, opts);
+        for w in warnings {
+            writeln!(err, "  WARNING: {w}")?;
+        }
         if errs.is_empty() {
             writeln!(out, "  SUCCESS")?;
         } else {
@@ -254,6 +363,17 @@ pub fn run_files(
 /// Runs one unit-test file and returns its failures (empty when it passed), each rendered
 /// as promtool renders it.
 pub fn run_file(path: &Path, opts: &UnitTestOptions) -> Vec<String> {
+    run_file_with_warnings(path, opts).1
+}
+
+/// Like [`run_file`], also returning warnings (rule-file patterns that matched nothing).
+pub fn run_file_with_warnings(path: &Path, opts: &UnitTestOptions) -> (Vec<String>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let errs = run_file_inner(path, opts, &mut warnings);
+    (warnings, errs)
+}
+
+fn run_file_inner(path: &Path, opts: &UnitTestOptions, warnings: &mut Vec<String>) -> Vec<String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => return vec![format!("open {}: {e}", path.display())],
@@ -261,9 +381,14 @@ pub fn run_file(path: &Path, opts: &UnitTestOptions) -> Vec<String> {
     let file: UnitTestFile = match super::yaml::parse(&text) {
         Err(e) => return vec![e.to_string()],
         Ok(None) => UnitTestFile::default(),
-        Ok(Some(node)) => match serde_yaml::from_value(to_text_value(&node)) {
-            Ok(f) => f,
-            Err(e) => return vec![format!("yaml: unmarshal errors:\n  {e}")],
+        Ok(Some(node)) => match unknown_fields(&node) {
+            errs if !errs.is_empty() => {
+                return vec![format!("yaml: unmarshal errors:\n  {}", errs.join("\n  "))]
+            }
+            _ => match serde_yaml::from_value(to_text_value(&node)) {
+                Ok(f) => f,
+                Err(e) => return vec![format!("yaml: unmarshal errors:\n  {e}")],
+            },
         },
     };
     let base = path.parent().unwrap_or(Path::new(""));
@@ -274,7 +399,11 @@ pub fn run_file(path: &Path, opts: &UnitTestOptions) -> Vec<String> {
         } else {
             base.join(rf)
         };
-        rule_files.extend(expand_glob(&p));
+        let matched = expand_glob(&p);
+        if matched.is_empty() {
+            warnings.push(format!("no file match pattern {}", p.display()));
+        }
+        rule_files.extend(matched);
     }
     let eval_interval = file
         .evaluation_interval
