@@ -165,11 +165,18 @@ async fn route_plain(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
                 )
             }
         }
-        "/metrics" if get_only(&method) => text(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            crate::metrics::render(&state),
-        ),
+        "/metrics" if get_only(&method) => {
+            let mut body = crate::metrics::render(&state);
+            if let Some(a) = state.alerting.get() {
+                body.push_str(&a.rules.render_metrics().await);
+                body.push_str(&a.notifier.render_metrics());
+            }
+            text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                body,
+            )
+        }
         "/api/v1/write" => {
             crate::remote::handle(crate::remote::global(), state.db.clone(), req).await
         }

@@ -306,8 +306,7 @@ pub fn rules(state: &AppState, p: &Params) -> ApiResult {
                 rs.retain(|r| {
                     let t = r.get("type").and_then(|v| v.as_str()).unwrap_or("");
                     let n = r.get("name").and_then(|v| v.as_str()).unwrap_or("");
-                    want_type.is_none_or(|w| w == t)
-                        && (names.is_empty() || names.contains(&n))
+                    want_type.is_none_or(|w| w == t) && (names.is_empty() || names.contains(&n))
                 });
             }
         }
