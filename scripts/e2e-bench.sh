@@ -60,6 +60,12 @@ rss_mib() {
   awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
 }
 
+# Anonymous (heap) and file-backed (mmapped chunks, binary) parts of the current RSS, MiB.
+rss_split() {
+  awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 }
+       END { printf "{\"anon_mib\": %.1f, \"file_mib\": %.1f}", a / 1024, f / 1024 }' "/proc/$1/status"
+}
+
 wait_ready() { # port pid
   local i
   for i in $(seq 1 1200); do
@@ -104,24 +110,30 @@ bench_one() {
   load_json=$("$LOADGEN" load --url "http://127.0.0.1:$port/api/v1/write" --series "$SERIES" \
     --samples "$SAMPLES" --conns "$CONNS" --batch "$BATCH" --end-ms "$END_MS")
   cpu1=$(cpu_s "$pid")
-  local hwm_ingest rss_ingest
+  local hwm_ingest rss_ingest split_ingest
   hwm_ingest=$(hwm_mib "$pid")
   rss_ingest=$(rss_mib "$pid")
+  split_ingest=$(rss_split "$pid")
   local samples cpu_per_m
   samples=$(jget "$load_json" samples)
   cpu_per_m=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$samples" 'BEGIN { printf "%.3f", (b - a) / (n / 1e6) }')
   log "$name: load $load_json"
   log "$name: cpu $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{print b-a}') s, $cpu_per_m CPU-s/M, VmHWM $hwm_ingest MiB"
 
-  local q1 q2
+  local q1 q2 qcpu0 qcpu1
+  qcpu0=$(cpu_s "$pid")
   q1=$("$LOADGEN" query --base "http://127.0.0.1:$port" --query "$QUERY" \
     --start-ms $((END_MS - HOUR_MS)) --end-ms "$END_MS" --runs "$RUNS")
+  qcpu1=$(cpu_s "$pid")
   log "$name: query $q1"
   q2=$("$LOADGEN" query --base "http://127.0.0.1:$port" --query "$QUERY2" \
     --start-ms $((END_MS - HOUR_MS)) --end-ms "$END_MS" --runs "$RUNS")
   log "$name: query $q2"
-  local hwm_all
+  local hwm_all split_queries query_cpu_ms
   hwm_all=$(hwm_mib "$pid")
+  split_queries=$(rss_split "$pid")
+  # Server CPU per query run: less sensitive than latency to other load on the machine.
+  query_cpu_ms=$(awk -v a="$qcpu0" -v b="$qcpu1" -v n="$RUNS" 'BEGIN { printf "%.1f", (b - a) * 1000 / n }')
 
   log "$name: crash probe"
   local crash_json verify_json restart_s t0 t1
@@ -148,6 +160,8 @@ print(json.dumps({
   "cpu_s_per_million": $cpu_per_m, "idle_rss_mib": $idle_rss,
   "vm_hwm_after_ingest_mib": $hwm_ingest, "rss_after_ingest_mib": $rss_ingest,
   "vm_hwm_after_queries_mib": $hwm_all, "query": q1, "query2": q2,
+  "rss_split_after_ingest": $split_ingest, "rss_split_after_queries": $split_queries,
+  "query_cpu_ms_per_run": $query_cpu_ms,
   "crash": verify, "restart_to_ready_s": $restart_s, "disk_mib": $disk_mib,
 }))
 EOF
@@ -163,12 +177,12 @@ esac
 python3 - "$RESULTS" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| server | CPU-s / M samples | peak RSS MiB (ingest / +queries) | ingest samples/s | query p50 / p99 ms | query2 p50 / p99 ms | lost after kill -9 | restart s | disk MiB |")
+print("| server | CPU-s / M samples | peak RSS MiB (ingest / +queries) | ingest samples/s | query p50 / p99 ms (server CPU ms) | query2 p50 / p99 ms | lost after kill -9 | restart s | disk MiB |")
 print("|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     q, q2, c = r["query"], r["query2"], r["crash"]
     print(f'| {r["server"]} | {r["cpu_s_per_million"]:.2f} | {r["vm_hwm_after_ingest_mib"]:.0f} / {r["vm_hwm_after_queries_mib"]:.0f} '
-          f'| {r["load"]["samples_per_s"]:.0f} | {q["p50_ms"]:.0f} / {q["p99_ms"]:.0f} | {q2["p50_ms"]:.0f} / {q2["p99_ms"]:.0f} '
+          f'| {r["load"]["samples_per_s"]:.0f} | {q["p50_ms"]:.0f} / {q["p99_ms"]:.0f} ({r["query_cpu_ms_per_run"]:.0f}) | {q2["p50_ms"]:.0f} / {q2["p99_ms"]:.0f} '
           f'| {c["lost_samples"]} of {c["acked_samples"]} | {r["restart_to_ready_s"]} | {r["disk_mib"]} |')
 EOF
 log "results in $RESULTS"
