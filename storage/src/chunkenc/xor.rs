@@ -454,11 +454,74 @@ impl<'a> XorIterator<'a> {
 
     /// Advances to the next sample. False at the end of the chunk or on a decode error.
     #[allow(clippy::should_implement_trait)]
-    #[inline]
+    #[inline(always)]
     pub fn next(&mut self) -> bool {
-        if self.err.is_some() || self.num_read == self.num_total {
+        if self.num_read == self.num_total || self.err.is_some() {
             return false;
         }
+        if self.num_read >= 2 && self.next_wide() {
+            self.num_read += 1;
+            return true;
+        }
+        self.next_checked()
+    }
+
+    /// Decodes a mid-chunk sample whose delta-of-delta and value both sit in one buffered
+    /// word, consuming its bits; false (nothing consumed) for anything else.
+    #[inline(always)]
+    fn next_wide(&mut self) -> bool {
+        let Some(buf) = self.br.peek_wide() else {
+            return false;
+        };
+        let Some((dod, dod_bits)) = wide_dod(buf) else {
+            return false;
+        };
+        // At least `WIDE_PEEK_BITS - dod_bits` valid bits follow the delta-of-delta.
+        let rest = buf << dod_bits;
+        let avail = WIDE_PEEK_BITS - dod_bits;
+        let (xor, value_bits, window) = if rest >> 63 == 0 {
+            (0, 1, None)
+        } else if rest >> 62 == 0b10 {
+            let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+            if sig == 0 || 2 + sig > avail {
+                return false;
+            }
+            (((rest << 2) >> (64 - sig)) << self.trailing, 2 + sig, None)
+        } else {
+            let head = (rest << 2) >> (64 - (LEADING_BITS + SIGBITS_BITS));
+            let leading = (head >> SIGBITS_BITS) as u32;
+            let sig = match (head & ((1 << SIGBITS_BITS) - 1)) as u32 {
+                0 => 64,
+                n => n,
+            };
+            let used = 2 + LEADING_BITS + SIGBITS_BITS + sig;
+            if leading + sig > 64 || used > avail {
+                return false;
+            }
+            let trailing = 64 - leading - sig;
+            let bits = (rest << (2 + LEADING_BITS + SIGBITS_BITS)) >> (64 - sig);
+            (
+                bits << trailing,
+                used,
+                Some((leading as u8, trailing as u8)),
+            )
+        };
+        self.br.consume(dod_bits + value_bits);
+        self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
+        self.t = self.t.wrapping_add(self.t_delta as i64);
+        self.v ^= xor;
+        if let Some((leading, trailing)) = window {
+            self.leading = leading;
+            self.trailing = trailing;
+            self.window_read = true;
+        }
+        true
+    }
+
+    /// `next` through the field-by-field checked decoder (first samples, wide fields, the
+    /// tail of the chunk, damage).
+    #[inline(never)]
+    fn next_checked(&mut self) -> bool {
         match self.decode_next() {
             Ok(()) => {
                 self.num_read += 1;
