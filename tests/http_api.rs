@@ -667,9 +667,10 @@ fn status_rules_targets_and_robustness() {
     let d = result_of(&s.get("/api/v1/targets", "state=active"));
     assert!(d["activeTargets"].is_array());
     assert!(d["droppedTargets"].is_array());
+    // The embedded default configuration scrapes Vigil itself as job "vigil".
     assert_eq!(
         result_of(&s.get("/api/v1/scrape_pools", "")),
-        serde_json::json!({"scrapePools":[]})
+        serde_json::json!({"scrapePools":["vigil"]})
     );
     assert_eq!(
         result_of(&s.get("/api/v1/alertmanagers", "")),
