@@ -722,7 +722,17 @@ impl Evaluator<'_, '_> {
             let mut buf: Vec<kn::Point> = Vec::new();
             let mut st_overlap = false;
             let all_points = &input.series[si].points;
+            // Windows can be huge (e.g. `[30d:1s]`): check the deadline and cancellation at
+            // every step, not only between series, so no query outlives its timeout.
+            let mut interrupted: Option<super::error::Error> = None;
             input.for_each_window_range(si, |step, lo, hi| {
+                if interrupted.is_some() {
+                    return;
+                }
+                if let Err(e) = self.check_interrupt() {
+                    interrupted = Some(e);
+                    return;
+                }
                 let w = &all_points[lo..hi];
                 if w.is_empty() {
                     return;
@@ -810,6 +820,9 @@ impl Evaluator<'_, '_> {
                     });
                 }
             });
+            if let Some(e) = interrupted {
+                return Err(e);
+            }
             window_samples += series_peak;
             let s = &input.series[si];
             if st_overlap {

@@ -1,4 +1,5 @@
-//! Deeply nested queries are refused with a parse error instead of overflowing the stack;
+//! Engine limits: deeply nested queries are refused with a parse error instead of overflowing
+//! the stack (and huge per-step windows still stop at the query timeout);
 //! queries at the nesting limit parse, type-check, print and evaluate on an ordinary 2 MiB
 //! thread stack (what tokio worker threads get).
 #![allow(clippy::unwrap_used)]
@@ -63,4 +64,25 @@ fn at_the_limit_everything_works() {
             engine.range(&db, &q, 0, 60_000, 15_000).unwrap();
         }
     });
+}
+
+/// A query whose every step scans a huge window still stops at its timeout.
+#[test]
+fn huge_windows_respect_the_timeout() {
+    let db = MemStorage::new();
+    let engine = Engine::new(EngineOpts {
+        timeout: std::time::Duration::from_millis(300),
+        ..EngineOpts::default()
+    });
+    let day = 86_400_000;
+    let err = engine
+        .range(
+            &db,
+            "quantile_over_time(0.5, vector(1)[30d:1s])",
+            30 * day,
+            30 * day + 3_600_000,
+            1_000,
+        )
+        .unwrap_err();
+    assert!(matches!(err, vigil_promql::engine::Error::Timeout), "{err}");
 }
