@@ -164,20 +164,7 @@ impl HttpScraper {
     }
 
     async fn connect(&mut self, address: &str, https: bool) -> Result<(), String> {
-        let default_port = if https {
-            DEFAULT_HTTPS_PORT
-        } else {
-            DEFAULT_HTTP_PORT
-        };
-        let addr = if address
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-            && !address.ends_with(']')
-        {
-            address.to_owned()
-        } else {
-            format!("{address}:{default_port}")
-        };
+        let addr = dial_address(address, https);
         let stream = tokio::net::TcpStream::connect(&addr)
             .await
             .map_err(|e| format!("dial tcp {addr}: {e}"))?;
@@ -272,6 +259,23 @@ impl HttpScraper {
     }
 }
 
+/// `address` with the scheme's default port added when it has none.
+fn dial_address(address: &str, https: bool) -> String {
+    let has_port = address
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !address.ends_with(']');
+    if has_port {
+        return address.to_owned();
+    }
+    let port = if https {
+        DEFAULT_HTTPS_PORT
+    } else {
+        DEFAULT_HTTP_PORT
+    };
+    format!("{address}:{port}")
+}
+
 /// The HTTP/1.1 handshake over `io`; the connection task runs until the peer or the sender
 /// goes away.
 async fn handshake<T>(io: TokioIo<T>, addr: &str) -> Result<SendRequest<Empty<Bytes>>, String>
@@ -327,6 +331,15 @@ mod tests {
             "application/openmetrics-text;version=1.0.0;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
         );
         assert!(accept_header(&["PrometheusProto".to_string()]).is_err());
+    }
+
+    #[test]
+    fn default_port_depends_on_the_scheme() {
+        assert_eq!(dial_address("host", false), "host:80");
+        assert_eq!(dial_address("host", true), "host:443");
+        assert_eq!(dial_address("host:8443", true), "host:8443");
+        assert_eq!(dial_address("[::1]", true), "[::1]:443");
+        assert_eq!(dial_address("[::1]:9100", false), "[::1]:9100");
     }
 
     #[test]
