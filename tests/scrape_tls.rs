@@ -26,6 +26,7 @@ use rustls::{RootCertStore, ServerConfig};
 
 use vigil::config::Config;
 use vigil::scrape::{ScrapeManager, TargetHealth};
+use vigil_storage::chunkenc::is_stale_nan;
 use vigil_storage::{Db, DbOptions, Matcher, Queryable};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -167,10 +168,15 @@ impl Scrape {
         assert!(st.scrape_url.starts_with("https://"), "{}", st.scrape_url);
     }
 
-    /// Waits until the target failed; returns its `lastError`.
+    /// Waits until the target failed (no sample stored, or only stale markers); returns its
+    /// `lastError`.
     async fn expect_down(&self) -> String {
         wait_for("up = 0", || last_value(&self.db, "up") == Some(0.0)).await;
-        assert_eq!(last_value(&self.db, "tls_metric"), None);
+        let v = last_value(&self.db, "tls_metric");
+        assert!(
+            v.is_none_or(is_stale_nan),
+            "no sample of a failed scrape: {v:?}"
+        );
         let st = &self.mgr.active_targets()[0];
         assert_eq!(st.health, TargetHealth::Down);
         st.last_error.clone()
@@ -302,6 +308,11 @@ async fn a_replaced_ca_file_is_picked_up_without_restart() {
     assert!(err.contains("certificate"), "{err}");
     std::fs::copy(fixture("ca.crt"), &ca).unwrap();
     s.expect_up().await;
+
+    // Back to the wrong CA: the kept-alive connection is dropped and the new one fails.
+    std::fs::copy(fixture("other-ca.crt"), &ca).unwrap();
+    let err = s.expect_down().await;
+    assert!(err.contains("certificate"), "{err}");
     s.stop().await;
 }
 

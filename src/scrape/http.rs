@@ -185,13 +185,17 @@ impl HttpScraper {
         target: &Target,
         auth: Option<&str>,
     ) -> Result<ScrapeBody, String> {
+        let https = target.scheme == "https";
+        if https && self.sender.is_some() && self.tls.files_changed() {
+            self.sender = None;
+        }
         let reusable = match &mut self.sender {
             Some(s) if !s.is_closed() => s.ready().await.is_ok(),
             _ => false,
         };
         if !reusable {
             self.sender = None;
-            self.connect(&target.address, target.scheme == "https")
+            self.connect(&target.address, https)
                 .await
                 .map_err(|e| format!("Get \"{}\": {e}", target.url()))?;
         }

@@ -2,9 +2,10 @@
 //! configuration (ring provider) — CA from `ca`/`ca_file` or the Mozilla roots of
 //! `webpki-roots`, client certificate from `cert[_file]`/`key[_file]`, `server_name`,
 //! `insecure_skip_verify`, `min_version`/`max_version` — and wraps a TCP stream in a TLS
-//! session. Files are read again at every new connection, so rotated certificates and keys
-//! are picked up without a restart, as Prometheus does; the parsed configuration is cached
-//! until their bytes change. This module never speaks HTTP and never touches storage.
+//! session. Files are read again before every scrape (`files_changed`) and at every new
+//! connection, so rotated CA files, certificates and keys take effect at the next scrape, as
+//! in Prometheus; the parsed configuration is cached until their bytes change. This module
+//! never speaks HTTP and never touches storage.
 
 use std::fmt;
 use std::sync::Arc;
@@ -61,6 +62,21 @@ impl TlsClient {
         let config = Arc::new(build_client_config(&self.cfg, &material)?);
         self.cached = Some((material, config.clone()));
         Ok(config)
+    }
+
+    /// Whether a CA, certificate or key file changed since the cached configuration was
+    /// built (or cannot be read any more): the caller then drops its kept-alive connection
+    /// so the next one uses the new files, as Prometheus does at every round trip.
+    /// Without files (inline PEM or roots only) nothing can change and nothing is read.
+    pub fn files_changed(&self) -> bool {
+        let c = &self.cfg;
+        if c.ca_file.is_empty() && c.cert_file.is_empty() && c.key_file.is_empty() {
+            return false;
+        }
+        match (&self.cached, self.read_material()) {
+            (Some((m, _)), Ok(now)) => *m != now,
+            _ => true,
+        }
     }
 
     /// The name the server certificate is checked against (and sent as SNI when it is a
@@ -378,12 +394,16 @@ mod tests {
             key_file: fixture("client.key"),
             ..Default::default()
         });
+        assert!(c.files_changed(), "nothing built yet");
         let a = c.client_config().unwrap();
+        assert!(!c.files_changed());
         let b = c.client_config().unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         assert!(a.client_auth_cert_resolver.has_certs());
         std::fs::copy(fixture("other-ca.crt"), &ca).unwrap();
+        assert!(c.files_changed());
         let d = c.client_config().unwrap();
         assert!(!Arc::ptr_eq(&a, &d));
+        assert!(!TlsClient::new(TlsConfig::default()).files_changed());
     }
 }
