@@ -75,8 +75,8 @@ impl Default for Authorization {
     }
 }
 
-/// `tls_config`: parsed and validated; Vigil's scraper has no TLS client yet, so https
-/// targets fail their scrapes with a clear error (see docs/scrape.md).
+/// `tls_config` of https scrapes (used by `scrape::tls`). TLS10/TLS11 are accepted as a
+/// `min_version` (rustls starts at TLS 1.2) but not as a `max_version`.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
@@ -101,6 +101,9 @@ pub struct TlsConfig {
     pub max_version: String,
 }
 
+/// TLS version names in `min_version`/`max_version`, oldest first.
+const TLS_VERSIONS: [&str; 4] = ["TLS10", "TLS11", "TLS12", "TLS13"];
+
 impl TlsConfig {
     fn validate(&self) -> Result<(), String> {
         if !self.ca.is_empty() && !self.ca_file.is_empty() {
@@ -121,9 +124,24 @@ impl TlsConfig {
             return Err("exactly one of cert or cert_file must be configured when a client key is configured".into());
         }
         for v in [&self.min_version, &self.max_version] {
-            if !v.is_empty() && !["TLS10", "TLS11", "TLS12", "TLS13"].contains(&v.as_str()) {
+            if !v.is_empty() && !TLS_VERSIONS.contains(&v.as_str()) {
                 return Err(format!("unknown TLS version: {v}"));
             }
+        }
+        let rank = |v: &str| TLS_VERSIONS.iter().position(|x| *x == v);
+        if let (Some(min), Some(max)) = (rank(&self.min_version), rank(&self.max_version)) {
+            if min > max {
+                return Err(format!(
+                    "tls_config.max_version must be greater than or equal to tls_config.min_version, got tls_config.min_version={} tls_config.max_version={}",
+                    self.min_version, self.max_version
+                ));
+            }
+        }
+        if ["TLS10", "TLS11"].contains(&self.max_version.as_str()) {
+            return Err(format!(
+                "tls_config.max_version {} is not supported: Vigil speaks TLS12 and TLS13 only",
+                self.max_version
+            ));
         }
         Ok(())
     }

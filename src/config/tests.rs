@@ -137,6 +137,8 @@ fn validation_errors_name_the_problem() {
         ("scrape_configs:\n  - job_name: a\n    authorization: {type: Basic, credentials: x}\n", "use \"basic_auth\" instead"),
         ("scrape_configs:\n  - job_name: a\n    tls_config: {cert_file: c}\n", "key or key_file"),
         ("scrape_configs:\n  - job_name: a\n    tls_config: {min_version: TLS99}\n", "unknown TLS version"),
+        ("scrape_configs:\n  - job_name: a\n    tls_config: {min_version: TLS13, max_version: TLS12}\n", "greater than or equal to tls_config.min_version"),
+        ("scrape_configs:\n  - job_name: a\n    tls_config: {max_version: TLS11}\n", "TLS12 and TLS13 only"),
         ("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: hashmod\n        target_label: x\n", "relabel_configs[0] of job \"a\": relabel configuration for hashmod requires non-zero modulus"),
         ("scrape_configs:\n  - job_name: a\n    metric_relabel_configs:\n      - action: keep\n        regex: '('\n", "invalid regular expression"),
         ("scrape_configs:\n  - job_name: a\n    body_size_limit: lots\n", "not a valid size"),

@@ -1,10 +1,9 @@
 //! The HTTP side of a scrape: one `GET` per scrape over a kept-alive HTTP/1.1 connection
-//! (hyper 1 client), with Prometheus' request headers (`Accept` built from
-//! `scrape_protocols`, `Accept-Encoding: gzip`, `X-Prometheus-Scrape-Timeout-Seconds`,
-//! authentication), gzip decoding and the `body_size_limit`. It returns the body bytes and
-//! content type or an error string for the target's `lastError`; it never parses samples and
-//! never touches storage. https targets fail with a clear error: this build has no TLS client.
-
+//! (hyper 1 client), plain or TLS (https targets, set up by `tls`), with Prometheus' request
+//! headers (`Accept` built from `scrape_protocols`, `Accept-Encoding: gzip`,
+//! `X-Prometheus-Scrape-Timeout-Seconds`, authentication), gzip decoding and the
+//! `body_size_limit`. It returns the body bytes and content type or an error string for the
+//! target's `lastError`; it never parses samples and never touches storage.
 use std::io::Read;
 
 use bytes::Bytes;
@@ -15,6 +14,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 
 use super::target::Target;
+use super::tls::TlsClient;
 use crate::config::ScrapeConfig;
 
 /// Media type of each scrape protocol Vigil can parse, by its configuration name.
@@ -43,8 +43,10 @@ pub const DEFAULT_SCRAPE_PROTOCOLS: [&str; 4] = [
 pub const USER_AGENT: &str = concat!("Vigil/", env!("CARGO_PKG_VERSION"));
 /// Header telling the target how long the scraper waits.
 pub const TIMEOUT_HEADER: &str = "X-Prometheus-Scrape-Timeout-Seconds";
-/// Default port when an address has none.
+/// Default port of an http target whose address has none.
 const DEFAULT_HTTP_PORT: u16 = 80;
+/// Default port of an https target whose address has none.
+const DEFAULT_HTTPS_PORT: u16 = 443;
 
 /// The `Accept` header for `protocols` (names as in `scrape_protocols`), weighted like
 /// Prometheus: `q=0.6, 0.5, …` then `*/*`.
@@ -130,6 +132,7 @@ pub struct HttpScraper {
     accept: String,
     accept_encoding: &'static str,
     body_size_limit: u64,
+    tls: TlsClient,
 }
 
 impl HttpScraper {
@@ -151,6 +154,7 @@ impl HttpScraper {
                 "identity"
             },
             body_size_limit: cfg.body_size_limit.map(|b| b.0).unwrap_or(0),
+            tls: TlsClient::new(cfg.tls_config.clone().unwrap_or_default()),
         })
     }
 
@@ -159,28 +163,18 @@ impl HttpScraper {
         &self.accept
     }
 
-    async fn connect(&mut self, address: &str) -> Result<(), String> {
-        let addr = if address
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-            && !address.ends_with(']')
-        {
-            address.to_owned()
-        } else {
-            format!("{address}:{DEFAULT_HTTP_PORT}")
-        };
+    async fn connect(&mut self, address: &str, https: bool) -> Result<(), String> {
+        let addr = dial_address(address, https);
         let stream = tokio::net::TcpStream::connect(&addr)
             .await
             .map_err(|e| format!("dial tcp {addr}: {e}"))?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("connecting to {addr}: {e}"))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "scrape connection ended");
-            }
-        });
+        let sender = if https {
+            let tls = self.tls.connect(&addr, stream).await?;
+            handshake(TokioIo::new(tls), &addr).await?
+        } else {
+            handshake(TokioIo::new(stream), &addr).await?
+        };
         self.sender = Some(sender);
         Ok(())
     }
@@ -191,11 +185,9 @@ impl HttpScraper {
         target: &Target,
         auth: Option<&str>,
     ) -> Result<ScrapeBody, String> {
-        if target.scheme == "https" {
-            return Err(format!(
-                "cannot scrape {}: https targets are not supported (Vigil is built without a TLS client)",
-                target.url()
-            ));
+        let https = target.scheme == "https";
+        if https && self.sender.is_some() && self.tls.files_changed() {
+            self.sender = None;
         }
         let reusable = match &mut self.sender {
             Some(s) if !s.is_closed() => s.ready().await.is_ok(),
@@ -203,7 +195,9 @@ impl HttpScraper {
         };
         if !reusable {
             self.sender = None;
-            self.connect(&target.address).await?;
+            self.connect(&target.address, https)
+                .await
+                .map_err(|e| format!("Get \"{}\": {e}", target.url()))?;
         }
         let Some(sender) = self.sender.as_mut() else {
             return Err("no connection".into());
@@ -269,6 +263,40 @@ impl HttpScraper {
     }
 }
 
+/// `address` with the scheme's default port added when it has none.
+fn dial_address(address: &str, https: bool) -> String {
+    let has_port = address
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !address.ends_with(']');
+    if has_port {
+        return address.to_owned();
+    }
+    let port = if https {
+        DEFAULT_HTTPS_PORT
+    } else {
+        DEFAULT_HTTP_PORT
+    };
+    format!("{address}:{port}")
+}
+
+/// The HTTP/1.1 handshake over `io`; the connection task runs until the peer or the sender
+/// goes away.
+async fn handshake<T>(io: TokioIo<T>, addr: &str) -> Result<SendRequest<Empty<Bytes>>, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| format!("connecting to {addr}: {e}"))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "scrape connection ended");
+        }
+    });
+    Ok(sender)
+}
+
 fn body_limit_error(limit: u64) -> String {
     format!("body size limit exceeded (limit: {limit} bytes)")
 }
@@ -307,6 +335,15 @@ mod tests {
             "application/openmetrics-text;version=1.0.0;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
         );
         assert!(accept_header(&["PrometheusProto".to_string()]).is_err());
+    }
+
+    #[test]
+    fn default_port_depends_on_the_scheme() {
+        assert_eq!(dial_address("host", false), "host:80");
+        assert_eq!(dial_address("host", true), "host:443");
+        assert_eq!(dial_address("host:8443", true), "host:8443");
+        assert_eq!(dial_address("[::1]", true), "[::1]:443");
+        assert_eq!(dial_address("[::1]:9100", false), "[::1]:9100");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub use target::{DroppedTarget, Target, TargetGroup};
 pub mod http;
 pub mod manager;
 pub mod scrape_loop;
+pub mod tls;
 
 pub use manager::{DroppedStatus, ScrapeManager, TargetStatus};
 pub use scrape_loop::TargetHealth;
