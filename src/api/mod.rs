@@ -5,6 +5,7 @@
 //! submodules by concern; this module never reads storage itself and never panics on input.
 
 pub mod admin;
+pub mod ast_json;
 pub mod federate;
 pub mod json;
 pub mod lifecycle;
@@ -233,6 +234,7 @@ enum Endpoint {
     QueryRange,
     QueryExemplars,
     FormatQuery,
+    ParseQuery,
     Series,
     Labels,
     LabelValues(String),
@@ -262,6 +264,7 @@ fn resolve(path: &str) -> Option<(Endpoint, Methods)> {
         "/query_range" => (E::QueryRange, GetPost),
         "/query_exemplars" => (E::QueryExemplars, GetPost),
         "/format_query" => (E::FormatQuery, GetPost),
+        "/parse_query" => (E::ParseQuery, GetPost),
         "/series" => (E::Series, GetPost),
         "/labels" => (E::Labels, GetPost),
         "/metadata" => (E::Metadata, Get),
@@ -406,6 +409,7 @@ fn dispatch(state: &AppState, endpoint: &Endpoint, p: &Params) -> ApiResult {
         Endpoint::QueryRange => query::range(state, p),
         Endpoint::QueryExemplars => query::exemplars(p),
         Endpoint::FormatQuery => query::format(p),
+        Endpoint::ParseQuery => query::parse(p),
         Endpoint::Series => series::series(state, p),
         Endpoint::Labels => series::labels(state, p),
         Endpoint::LabelValues(name) => series::label_values(state, name, p),

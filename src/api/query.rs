@@ -1,5 +1,5 @@
-//! Query endpoints: `/api/v1/query`, `/api/v1/query_range`, `/api/v1/query_exemplars` and
-//! `/api/v1/format_query`. Validates parameters in Prometheus' order and with its messages
+//! Query endpoints: `/api/v1/query`, `/api/v1/query_range`, `/api/v1/query_exemplars`,
+//! `/api/v1/format_query` and `/api/v1/parse_query`. Validates parameters in Prometheus' order and with its messages
 //! (time, timeout, lookback delta, the range grid and its 11,000-point cap), hands the
 //! query to the PromQL engine and encodes its result. Never evaluates PromQL itself.
 
@@ -258,6 +258,13 @@ pub fn format(p: &Params) -> ApiResult {
     let mut out = String::new();
     json::write_str(&mut out, &prettify(&expr));
     Ok(Reply::data(out))
+}
+
+/// `/api/v1/parse_query`: the query's syntax tree as Prometheus' JSON AST.
+pub fn parse(p: &Params) -> ApiResult {
+    let q = p.get("query").unwrap_or("");
+    let expr = parse_expr(q).map_err(|e| invalid_param("query", e))?;
+    Ok(Reply::data(super::ast_json::translate(&expr)?.to_string()))
 }
 
 #[cfg(test)]
