@@ -38,6 +38,11 @@ impl Out {
 /// Renders all metrics.
 pub fn render(state: &AppState) -> String {
     let mut o = Out(String::with_capacity(8192));
+    o.counter(
+        "vigil_api_queries_canceled_total",
+        "Queries stopped because their client disconnected or they were canceled.",
+        &state.api.queries_canceled,
+    );
     let db = &state.db;
     let head = db.head();
     let hs = &head.stats;

@@ -479,6 +479,40 @@ fn query_errors_have_types_and_statuses() {
         r#"{"status":"success","data":"sum by (job) (rate(x[5m]))"}"#
     );
     assert_bad_data(&s.both("/api/v1/format_query", "query=sum("));
+    // parse_query: Prometheus 3's JSON AST.
+    let r = s.both(
+        "/api/v1/parse_query",
+        &format!(
+            "query={}",
+            enc("sum by (job) (rate(x[5m] offset 1m)) > bool 2")
+        ),
+    );
+    let ast = result_of(&r);
+    assert_eq!(ast["type"], "binaryExpr");
+    assert_eq!(ast["op"], ">");
+    assert_eq!(ast["bool"], true);
+    assert_eq!(ast["matching"], Value::Null);
+    assert_eq!(
+        ast["rhs"],
+        serde_json::json!({"type":"numberLiteral","val":"2"})
+    );
+    let agg = &ast["lhs"];
+    assert_eq!(agg["type"], "aggregation");
+    assert_eq!(agg["op"], "sum");
+    assert_eq!(agg["grouping"], serde_json::json!(["job"]));
+    assert_eq!(agg["param"], Value::Null);
+    let call = &agg["expr"];
+    assert_eq!(call["func"]["name"], "rate");
+    assert_eq!(call["func"]["argTypes"], serde_json::json!(["matrix"]));
+    let sel = &call["args"][0];
+    assert_eq!(sel["type"], "matrixSelector");
+    assert_eq!(sel["range"], 300_000);
+    assert_eq!(sel["offset"], 60_000);
+    assert_eq!(
+        sel["matchers"],
+        serde_json::json!([{"type":"=","name":"__name__","value":"x"}])
+    );
+    assert_bad_data(&s.both("/api/v1/parse_query", "query=sum("));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! submodules by concern; this module never reads storage itself and never panics on input.
 
 pub mod admin;
+pub mod ast_json;
 pub mod federate;
 pub mod json;
 pub mod lifecycle;
@@ -15,7 +16,7 @@ pub mod status;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -185,6 +186,9 @@ pub struct ApiConfig {
     pub config: RwLock<LoadedConfig>,
     /// Notified by `POST /-/quit`; the server shuts down.
     pub quit: tokio::sync::Notify,
+    /// Queries the engine stopped because their client went away (or they were canceled
+    /// otherwise); exported as `vigil_api_queries_canceled_total`.
+    pub queries_canceled: AtomicU64,
 }
 
 impl Default for ApiConfig {
@@ -204,6 +208,7 @@ impl Default for ApiConfig {
                 last_time_ms: vigil_storage::head::now_ms(),
             }),
             quit: tokio::sync::Notify::new(),
+            queries_canceled: AtomicU64::new(0),
         }
     }
 }
@@ -233,6 +238,7 @@ enum Endpoint {
     QueryRange,
     QueryExemplars,
     FormatQuery,
+    ParseQuery,
     Series,
     Labels,
     LabelValues(String),
@@ -262,6 +268,7 @@ fn resolve(path: &str) -> Option<(Endpoint, Methods)> {
         "/query_range" => (E::QueryRange, GetPost),
         "/query_exemplars" => (E::QueryExemplars, GetPost),
         "/format_query" => (E::FormatQuery, GetPost),
+        "/parse_query" => (E::ParseQuery, GetPost),
         "/series" => (E::Series, GetPost),
         "/labels" => (E::Labels, GetPost),
         "/metadata" => (E::Metadata, Get),
@@ -347,7 +354,13 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
     };
     let params = Params::from_parts(body.as_deref(), query_string.as_deref());
     let st = state.clone();
-    let result = tokio::task::spawn_blocking(move || dispatch(&st, &endpoint, &params)).await;
+    // hyper drops this future when the client closes the connection; the guard then tells
+    // the engine, still running on the blocking pool, to stop.
+    let guard = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let cancel = guard.0.clone();
+    let result =
+        tokio::task::spawn_blocking(move || dispatch(&st, &endpoint, &params, &cancel)).await;
+    drop(guard);
     let result = match result {
         Ok(r) => r,
         Err(e) => Err(ApiError::internal(format!("handler failed: {e}"))),
@@ -372,6 +385,16 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
             format!("{}\n", e.msg),
         ),
         Err(e) => error_response(&e),
+    }
+}
+
+/// Sets its flag when dropped: the query handler's future was dropped (the client went
+/// away) or finished.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
     }
 }
 
@@ -400,12 +423,13 @@ async fn read_form_body(req: Request<Incoming>) -> Result<Option<Vec<u8>>, ApiEr
     }
 }
 
-fn dispatch(state: &AppState, endpoint: &Endpoint, p: &Params) -> ApiResult {
+fn dispatch(state: &AppState, endpoint: &Endpoint, p: &Params, cancel: &AtomicBool) -> ApiResult {
     match endpoint {
-        Endpoint::Query => query::instant(state, p),
-        Endpoint::QueryRange => query::range(state, p),
+        Endpoint::Query => query::instant(state, p, Some(cancel)),
+        Endpoint::QueryRange => query::range(state, p, Some(cancel)),
         Endpoint::QueryExemplars => query::exemplars(p),
         Endpoint::FormatQuery => query::format(p),
+        Endpoint::ParseQuery => query::parse(p),
         Endpoint::Series => series::series(state, p),
         Endpoint::Labels => series::labels(state, p),
         Endpoint::LabelValues(name) => series::label_values(state, name, p),

@@ -1,8 +1,9 @@
-//! Query endpoints: `/api/v1/query`, `/api/v1/query_range`, `/api/v1/query_exemplars` and
-//! `/api/v1/format_query`. Validates parameters in Prometheus' order and with its messages
+//! Query endpoints: `/api/v1/query`, `/api/v1/query_range`, `/api/v1/query_exemplars`,
+//! `/api/v1/format_query` and `/api/v1/parse_query`. Validates parameters in Prometheus' order and with its messages
 //! (time, timeout, lookback delta, the range grid and its 11,000-point cap), hands the
 //! query to the PromQL engine and encodes its result. Never evaluates PromQL itself.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use vigil_promql::engine::{Engine, EngineOpts, Error as EngineError, QueryResult, Value};
@@ -138,16 +139,16 @@ fn check_query(query: &str) -> Result<(), ApiError> {
         .map_err(|e| invalid_param("query", e))
 }
 
-/// `/api/v1/query`.
-pub fn instant(state: &AppState, p: &Params) -> ApiResult {
+/// `/api/v1/query`; the engine stops with `canceled` (499) once `cancel` is set.
+pub fn instant(state: &AppState, p: &Params, cancel: Option<&AtomicBool>) -> ApiResult {
     let req = instant_request(&state.api, p)?;
-    evaluate(state, &req)
+    evaluate(state, &req, cancel)
 }
 
-/// `/api/v1/query_range`.
-pub fn range(state: &AppState, p: &Params) -> ApiResult {
+/// `/api/v1/query_range`; the engine stops with `canceled` (499) once `cancel` is set.
+pub fn range(state: &AppState, p: &Params, cancel: Option<&AtomicBool>) -> ApiResult {
     let req = range_request(&state.api, p)?;
-    evaluate(state, &req)
+    evaluate(state, &req, cancel)
 }
 
 /// Maps an engine error to the API error Prometheus gives for it.
@@ -164,7 +165,7 @@ pub fn engine_error(e: EngineError) -> ApiError {
 }
 
 /// Runs a validated query on the PromQL engine and encodes the result.
-fn evaluate(state: &AppState, req: &QueryRequest) -> ApiResult {
+fn evaluate(state: &AppState, req: &QueryRequest, cancel: Option<&AtomicBool>) -> ApiResult {
     let engine = Engine::new(EngineOpts {
         timeout: Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0)),
         max_samples: state.api.max_samples,
@@ -172,18 +173,23 @@ fn evaluate(state: &AppState, req: &QueryRequest) -> ApiResult {
         ..EngineOpts::default()
     });
     let started = Instant::now();
-    let res = if req.step_ms == 0 {
-        engine.instant(state.db.as_ref(), &req.query, req.start_ms)
-    } else {
-        engine.range(
+    // `range_request` has checked the grid; step 0 means an instant query.
+    let res = engine
+        .exec(
             state.db.as_ref(),
             &req.query,
             req.start_ms,
             req.end_ms,
             req.step_ms,
+            cancel,
         )
-    }
-    .map_err(engine_error)?;
+        .map_err(|e| {
+            if matches!(e, EngineError::Canceled) {
+                state.api.queries_canceled.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(query = %req.query, "query canceled: the client went away");
+            }
+            engine_error(e)
+        })?;
     let eval_secs = started.elapsed().as_secs_f64();
     let QueryResult {
         value,
@@ -258,6 +264,13 @@ pub fn format(p: &Params) -> ApiResult {
     let mut out = String::new();
     json::write_str(&mut out, &prettify(&expr));
     Ok(Reply::data(out))
+}
+
+/// `/api/v1/parse_query`: the query's syntax tree as Prometheus' JSON AST.
+pub fn parse(p: &Params) -> ApiResult {
+    let q = p.get("query").unwrap_or("");
+    let expr = parse_expr(q).map_err(|e| invalid_param("query", e))?;
+    Ok(Reply::data(super::ast_json::translate(&expr)?.to_string()))
 }
 
 #[cfg(test)]
