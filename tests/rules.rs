@@ -298,3 +298,23 @@ fn generated_rules_pass_our_checker_and_promtool() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 17 rules found"));
 }
+
+/// The SLO from SLO.md, generated into rules, evaluated over synthetic traffic in a rule unit
+/// test: the page alert is silent while errors are absent and fires once the burn rate stays
+/// above 14.4 over both windows.
+#[test]
+fn generated_slo_rules_fire_the_page_alert_in_a_unit_test() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/slo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["test", "rules"])
+        .arg(dir.join("checkout.test.yml"))
+        .output()
+        .expect("run vigil test rules");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("SUCCESS"), "{stdout}");
+}
