@@ -13,45 +13,8 @@ use super::annotations::Annotation;
 use super::error::{exec_err, Result};
 use super::eval::Evaluator;
 use super::value::{ESample, ESeries, EVal, Metric};
+use crate::kernels::stats::{quantile, AvgAcc, SumAcc, VarianceAcc};
 use crate::parser::ast::{AggregateExpr, AggregateOp};
-
-/// Kahan-Neumaier increment: adds `inc` to `sum` with compensation `c`.
-pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
-
-/// Prometheus' `quantile` over a set of values (sorted here; NaN sorts first).
-pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
-    if values.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Less,
-        (false, true) => std::cmp::Ordering::Greater,
-        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
-    });
-    let n = values.len() as f64;
-    let rank = q * (n - 1.0);
-    let lower = rank.floor().max(0.0);
-    let upper = (lower + 1.0).min(n - 1.0);
-    let weight = rank - rank.floor();
-    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
-}
 
 /// Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
 pub(crate) fn format_float_f(v: f64) -> String {
@@ -78,11 +41,12 @@ fn grouping_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
 #[derive(Clone, Default)]
 struct Group {
     seen: bool,
+    /// min, max and group.
     value: f64,
-    kahan_c: f64,
-    mean: f64,
     count: f64,
-    incremental_mean: bool,
+    sum: SumAcc,
+    avg: AvgAcc,
+    var: VarianceAcc,
     values: Vec<f64>,
     drop_name: bool,
 }
@@ -194,60 +158,29 @@ impl Evaluator<'_, '_> {
                     *g = Group {
                         seen: true,
                         value: f,
-                        kahan_c: 0.0,
-                        mean: f,
                         count: 1.0,
-                        incremental_mean: false,
                         values: std::mem::take(&mut g.values),
                         drop_name: dn,
+                        ..Group::default()
                     };
+                    if op == AggregateOp::Group {
+                        g.value = 1.0;
+                    }
+                } else {
+                    if dn {
+                        g.drop_name = true;
+                    }
+                    g.count += 1.0;
                     match op {
-                        AggregateOp::Stddev | AggregateOp::Stdvar => {
-                            g.value = if f.is_nan() || f.is_infinite() {
-                                f64::NAN
-                            } else {
-                                0.0
-                            };
-                        }
-                        AggregateOp::Quantile => g.values.push(f),
-                        AggregateOp::Group => g.value = 1.0,
+                        AggregateOp::Max if g.value < f || g.value.is_nan() => g.value = f,
+                        AggregateOp::Min if g.value > f || g.value.is_nan() => g.value = f,
                         _ => {}
                     }
-                    continue;
-                }
-                if dn {
-                    g.drop_name = true;
                 }
                 match op {
-                    AggregateOp::Sum => {
-                        (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c);
-                    }
-                    AggregateOp::Avg => {
-                        g.count += 1.0;
-                        if !g.incremental_mean {
-                            let (nv, nc) = kahan_inc(f, g.value, g.kahan_c);
-                            if !nv.is_infinite() {
-                                g.value = nv;
-                                g.kahan_c = nc;
-                                continue;
-                            }
-                            g.incremental_mean = true;
-                            g.mean = g.value / (g.count - 1.0);
-                            g.kahan_c /= g.count - 1.0;
-                        }
-                        let q = (g.count - 1.0) / g.count;
-                        (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
-                    }
-                    AggregateOp::Group => {}
-                    AggregateOp::Max if g.value < f || g.value.is_nan() => g.value = f,
-                    AggregateOp::Min if g.value > f || g.value.is_nan() => g.value = f,
-                    AggregateOp::Count => g.count += 1.0,
-                    AggregateOp::Stddev | AggregateOp::Stdvar => {
-                        g.count += 1.0;
-                        let delta = f - g.mean;
-                        g.mean += delta / g.count;
-                        g.value += delta * (f - g.mean);
-                    }
+                    AggregateOp::Sum => g.sum.add(f),
+                    AggregateOp::Avg => g.avg.add(f),
+                    AggregateOp::Stddev | AggregateOp::Stdvar => g.var.add(f),
                     AggregateOp::Quantile => g.values.push(f),
                     _ => {}
                 }
@@ -258,17 +191,11 @@ impl Evaluator<'_, '_> {
                     continue;
                 }
                 let v = match op {
-                    AggregateOp::Sum => g.value + g.kahan_c,
-                    AggregateOp::Avg => {
-                        if g.incremental_mean {
-                            g.mean + g.kahan_c
-                        } else {
-                            g.value / g.count + g.kahan_c / g.count
-                        }
-                    }
+                    AggregateOp::Sum => g.sum.value(),
+                    AggregateOp::Avg => g.avg.value(),
                     AggregateOp::Count => g.count,
-                    AggregateOp::Stdvar => g.value / g.count,
-                    AggregateOp::Stddev => (g.value / g.count).sqrt(),
+                    AggregateOp::Stdvar => g.var.stdvar(),
+                    AggregateOp::Stddev => g.var.stddev(),
                     AggregateOp::Quantile => {
                         let q = param.get(step).copied().unwrap_or(f64::NAN);
                         quantile(q, &mut g.values)
