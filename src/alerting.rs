@@ -33,13 +33,19 @@ impl Alerting {
         external_url: String,
     ) -> (Alerting, Result<(), Vec<String>>) {
         let external_labels: BTreeMap<String, String> = cfg.global.external_labels.clone();
+        let sets = alertmanager_targets(cfg);
+        for (i, s) in sets.iter().enumerate() {
+            if let Err(e) = s.check_tls() {
+                tracing::error!(set = %format!("config-{i}"), error = %e, "alertmanager TLS settings unusable; requests will fail");
+            }
+        }
         let notifier = Notifier::with_sets(
             NotifierOptions {
                 external_labels: external_labels.clone(),
                 alert_relabel_configs: alert_relabel_configs(cfg),
                 ..NotifierOptions::default()
             },
-            alertmanager_targets(cfg),
+            sets,
         );
         notifier.start();
         let ctx = EvalContext {
@@ -62,17 +68,30 @@ impl Alerting {
 
     /// Re-reads the rule files named by `cfg`; on error the running groups stay. The
     /// notifier takes the new Alertmanager sets, external labels and alert relabeling in
-    /// place (queued alerts of sets that stay are kept).
+    /// place (queued alerts of sets that stay are kept) unless a set's TLS settings cannot
+    /// be used, in which case it keeps its previous sets and the error is returned.
     pub async fn apply(&self, cfg: &Config) -> Result<(), String> {
-        self.notifier.set_relabeling(
-            cfg.global.external_labels.clone(),
-            alert_relabel_configs(cfg),
-        );
-        self.notifier.set_alertmanagers(alertmanager_targets(cfg));
+        let notified = self.apply_notifier(cfg);
         self.rules
             .update(&rule_files(cfg))
             .await
             .map_err(|errs| errs.join("; "))
+            .and(notified)
+    }
+
+    /// The notifier part of [`Alerting::apply`].
+    fn apply_notifier(&self, cfg: &Config) -> Result<(), String> {
+        let sets = alertmanager_targets(cfg);
+        for (i, s) in sets.iter().enumerate() {
+            s.check_tls()
+                .map_err(|e| format!("alertmanager config-{i}: {e}"))?;
+        }
+        self.notifier.set_relabeling(
+            cfg.global.external_labels.clone(),
+            alert_relabel_configs(cfg),
+        );
+        self.notifier.set_alertmanagers(sets);
+        Ok(())
     }
 
     /// Stops rule evaluation and drains the notifier.

@@ -435,6 +435,18 @@ async fn alerting_apply_updates_the_notifier_in_place() {
             format!("http://{a}/api/v2/alerts")
         ]
     );
+    // Unusable TLS settings fail the reload and keep the running sets.
+    let bad = config(&format!(
+        concat!(
+            "alerting:\n  alertmanagers:\n    - scheme: https\n",
+            "      tls_config: {{ca_file: /nonexistent/ca.crt}}\n",
+            "      static_configs: [{{targets: ['{a}']}}]\n",
+        ),
+        a = a
+    ));
+    let err = alerting.apply(&bad).await.unwrap_err();
+    assert!(err.contains("/nonexistent/ca.crt"), "{err}");
+    assert_eq!(urls(&alerting).len(), 2);
     alerting.stop().await;
     db.close().unwrap();
 }

@@ -15,6 +15,7 @@ use crate::config::relabel::RelabelConfig;
 use crate::config::remote::AlertmanagerConfig;
 use crate::config::scrape::{Authorization, BasicAuth, TlsConfig};
 use crate::scrape::relabel::process_builder;
+use crate::scrape::tls::TlsClient;
 
 /// Label holding an Alertmanager's `host:port` during target relabeling.
 pub const ADDRESS_LABEL: &str = "__address__";
@@ -143,6 +144,19 @@ impl AlertmanagerSet {
             active: targets,
             dropped: Vec::new(),
         }
+    }
+
+    /// Whether the set's `tls_config` can be turned into a TLS client (files readable,
+    /// PEM valid), as Prometheus checks when it builds a set's HTTP client. Checked only
+    /// when TLS is configured or a target uses https.
+    pub fn check_tls(&self) -> Result<(), String> {
+        let uses_https = self.active.iter().any(|t| t.scheme == "https");
+        if !uses_https && self.tls_config == TlsConfig::default() {
+            return Ok(());
+        }
+        TlsClient::new(self.tls_config.clone())
+            .client_config()
+            .map(|_| ())
     }
 
     /// The set described by one `alertmanagers[]` entry, with its targets discovered and
