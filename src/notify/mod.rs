@@ -157,10 +157,15 @@ impl Notifier {
 
     /// Spawns one sender task per alertmanager set (inside a tokio runtime).
     pub fn start(self: &Arc<Self>) {
-        if self.started.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let sets = self.sets.read().clone();
+        // Under the sets lock, so a concurrent reload either sees `started` and spawns
+        // its new sets itself, or adds them before this list is taken.
+        let sets = {
+            let sets = self.sets.write();
+            if self.started.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            sets.clone()
+        };
         for s in sets {
             self.spawn_sender(s);
         }
@@ -226,6 +231,9 @@ impl Notifier {
                 })
                 .collect();
             self.metrics.lock().retain(|url, _| in_use.contains(url));
+            if !self.started.load(Ordering::SeqCst) {
+                spawn.clear();
+            }
             removed
         };
         for s in removed {
@@ -234,7 +242,7 @@ impl Notifier {
             self.dropped.fetch_add(n as u64, Ordering::Relaxed);
             s.wake.notify_one();
         }
-        if self.started.load(Ordering::SeqCst) && !self.stopping.load(Ordering::SeqCst) {
+        if !self.stopping.load(Ordering::SeqCst) {
             for s in spawn {
                 self.spawn_sender(s);
             }
