@@ -11,7 +11,7 @@ use vigil_promql::engine::{Engine, EngineOpts};
 use vigil_storage::Db;
 
 use crate::config::Config;
-use crate::notify::{AlertmanagerTarget, Notifier, NotifierOptions};
+use crate::notify::{AlertmanagerSet, Notifier, NotifierOptions};
 use crate::rules::eval::EvalContext;
 use crate::rules::manager::{ManagerOptions, RuleManager};
 
@@ -33,12 +33,19 @@ impl Alerting {
         external_url: String,
     ) -> (Alerting, Result<(), Vec<String>>) {
         let external_labels: BTreeMap<String, String> = cfg.global.external_labels.clone();
-        let notifier = Notifier::new(
+        let sets = alertmanager_targets(cfg);
+        for (i, s) in sets.iter().enumerate() {
+            if let Err(e) = s.check_tls() {
+                tracing::error!(set = %format!("config-{i}"), error = %e, "alertmanager TLS settings unusable; requests will fail");
+            }
+        }
+        let notifier = Notifier::with_sets(
             NotifierOptions {
                 external_labels: external_labels.clone(),
+                alert_relabel_configs: alert_relabel_configs(cfg),
                 ..NotifierOptions::default()
             },
-            alertmanager_targets(cfg),
+            sets,
         );
         notifier.start();
         let ctx = EvalContext {
@@ -59,12 +66,32 @@ impl Alerting {
         (Alerting { rules, notifier }, res)
     }
 
-    /// Re-reads the rule files named by `cfg`; on error the running groups stay.
+    /// Re-reads the rule files named by `cfg`; on error the running groups stay. The
+    /// notifier takes the new Alertmanager sets, external labels and alert relabeling in
+    /// place (queued alerts of sets that stay are kept) unless a set's TLS settings cannot
+    /// be used, in which case it keeps its previous sets and the error is returned.
     pub async fn apply(&self, cfg: &Config) -> Result<(), String> {
+        let notified = self.apply_notifier(cfg);
         self.rules
             .update(&rule_files(cfg))
             .await
             .map_err(|errs| errs.join("; "))
+            .and(notified)
+    }
+
+    /// The notifier part of [`Alerting::apply`].
+    fn apply_notifier(&self, cfg: &Config) -> Result<(), String> {
+        let sets = alertmanager_targets(cfg);
+        for (i, s) in sets.iter().enumerate() {
+            s.check_tls()
+                .map_err(|e| format!("alertmanager config-{i}: {e}"))?;
+        }
+        self.notifier.set_relabeling(
+            cfg.global.external_labels.clone(),
+            alert_relabel_configs(cfg),
+        );
+        self.notifier.set_alertmanagers(sets);
+        Ok(())
     }
 
     /// Stops rule evaluation and drains the notifier.
@@ -86,31 +113,29 @@ pub fn rule_files(cfg: &Config) -> Vec<PathBuf> {
     out
 }
 
-/// Alertmanager targets from the static configs of `alerting.alertmanagers`.
-fn alertmanager_targets(cfg: &Config) -> Vec<AlertmanagerTarget> {
-    let mut out = Vec::new();
+/// The global `alerting.alert_relabel_configs`.
+fn alert_relabel_configs(cfg: &Config) -> Vec<crate::config::RelabelConfig> {
+    cfg.alerting
+        .as_ref()
+        .map(|a| a.alert_relabel_configs.clone())
+        .unwrap_or_default()
+}
+
+/// One Alertmanager set per `alerting.alertmanagers` entry, its static targets relabeled by
+/// the entry's `relabel_configs`; targets left invalid by relabeling are logged and skipped.
+pub fn alertmanager_targets(cfg: &Config) -> Vec<AlertmanagerSet> {
     let Some(a) = &cfg.alerting else {
-        return out;
+        return Vec::new();
     };
-    for am in &a.alertmanagers {
-        for sc in &am.static_configs {
-            for host in &sc.targets {
-                let mut t = AlertmanagerTarget::new(host);
-                if let Some(s) = &am.scheme {
-                    t.scheme = s.clone();
-                }
-                if let Some(p) = &am.path_prefix {
-                    t.path_prefix = p.trim_end_matches('/').to_string();
-                }
-                if let Some(d) = am.timeout {
-                    t.timeout = std::time::Duration::from_millis(d.as_ms().max(0) as u64);
-                }
-                if let Some(b) = &am.basic_auth {
-                    t.basic_auth = Some((b.username.clone(), b.password.clone()));
-                }
-                out.push(t);
+    a.alertmanagers
+        .iter()
+        .enumerate()
+        .map(|(i, am)| {
+            let (set, errors) = AlertmanagerSet::from_config(am);
+            for e in errors {
+                tracing::error!(set = %format!("config-{i}"), error = %e, "creating discovered Alertmanager failed");
             }
-        }
-    }
-    out
+            set
+        })
+        .collect()
 }

@@ -18,7 +18,8 @@ use serde_json::Value as Json;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use vigil::notify::{AlertmanagerTarget, Notifier, NotifierOptions};
+use vigil::config::scrape::BasicAuth;
+use vigil::notify::{AlertmanagerSet, AlertmanagerTarget, Notifier, NotifierOptions};
 use vigil::rules::alert::OutgoingAlert;
 use vigil::rules::eval::{stale_nan, EvalContext, OutSample, RuleStore};
 use vigil::rules::group::{Group, SendOpts};
@@ -97,10 +98,14 @@ fn alert(name: &str) -> OutgoingAlert {
 async fn posts_api_v2_json_to_every_alertmanager_with_prefix_and_auth() {
     let (a1, mut rx1) = fake_am(200, false).await;
     let (a2, mut rx2) = fake_am(200, false).await;
-    let mut t1 = AlertmanagerTarget::new(&a1);
-    t1.path_prefix = "/am/".into();
-    t1.basic_auth = Some(("user".into(), "pa:ss".into()));
-    let t2 = AlertmanagerTarget::new(&a2);
+    let mut s1 = AlertmanagerSet::new(vec![AlertmanagerTarget::new(&a1).with_prefix("/am/")]);
+    s1.auth.basic_auth = Some(BasicAuth {
+        username: "user".into(),
+        username_file: String::new(),
+        password: "pa:ss".into(),
+        password_file: String::new(),
+    });
+    let s2 = AlertmanagerSet::new(vec![AlertmanagerTarget::new(&a2)]);
     let opts = NotifierOptions {
         external_labels: BTreeMap::from([
             ("dc".to_string(), "eu1".to_string()),
@@ -108,7 +113,7 @@ async fn posts_api_v2_json_to_every_alertmanager_with_prefix_and_auth() {
         ]),
         ..NotifierOptions::default()
     };
-    let n = Notifier::new(opts, vec![t1, t2]);
+    let n = Notifier::with_sets(opts, vec![s1, s2]);
     n.start();
     n.send(vec![alert("A")]);
     let s1 = rx1.recv().await.unwrap();
@@ -146,20 +151,26 @@ async fn posts_api_v2_json_to_every_alertmanager_with_prefix_and_auth() {
 async fn errors_and_timeouts_are_counted_and_dropped() {
     let (bad, mut rx_bad) = fake_am(500, false).await;
     let (slow, mut rx_slow) = fake_am(200, true).await;
-    let mut t_slow = AlertmanagerTarget::new(&slow);
-    t_slow.timeout = Duration::from_millis(200);
-    let n = Notifier::new(
-        NotifierOptions::default(),
-        vec![AlertmanagerTarget::new(&bad), t_slow],
-    );
+    let mut set = AlertmanagerSet::new(vec![
+        AlertmanagerTarget::new(&bad),
+        AlertmanagerTarget::new(&slow),
+    ]);
+    set.timeout = Duration::from_millis(200);
+    let n = Notifier::with_sets(NotifierOptions::default(), vec![set]);
     n.start();
     n.send(vec![alert("A"), alert("B")]);
     rx_bad.recv().await.unwrap();
     rx_slow.recv().await.unwrap();
     n.stop().await;
-    assert_eq!(n.counts(0), Some((0, 2)));
-    assert_eq!(n.counts(1), Some((0, 2)));
+    // Both attempts count as sent and as errors (Prometheus' counters); no Alertmanager of
+    // the set accepted the batch, so its alerts are dropped.
+    assert_eq!(n.counts(0), Some((2, 2)));
+    assert_eq!(n.counts(1), Some((2, 2)));
+    assert_eq!(n.dropped(), 2);
     assert_eq!(n.queue_length(), 0);
+    assert!(n.render_metrics().contains(&format!(
+        "prometheus_notifications_errors_total{{alertmanager=\"http://{bad}/api/v2/alerts\"}} 2"
+    )));
 }
 
 #[tokio::test]

@@ -275,8 +275,9 @@ impl Config {
         for rr in &self.remote_read {
             rr.validate()?;
         }
-        if let Some(a) = &self.alerting {
+        if let Some(a) = &mut self.alerting {
             a.validate()?;
+            a.resolve_paths(dir);
         }
         Ok(())
     }

@@ -141,6 +141,9 @@ impl RemoteReadConfig {
     }
 }
 
+/// The Alertmanager API versions Prometheus 2.42 accepts, in its error-message order.
+pub const SUPPORTED_ALERTMANAGER_API_VERSIONS: [&str; 2] = ["v1", "v2"];
+
 impl AlertingConfig {
     pub(super) fn validate(&self) -> Result<(), String> {
         for r in &self.alert_relabel_configs {
@@ -148,17 +151,94 @@ impl AlertingConfig {
                 .map_err(|e| format!("alert_relabel_configs: {e}"))?;
         }
         for am in &self.alertmanagers {
-            if let Some(v) = &am.api_version {
-                if v != "v2" {
-                    return Err(format!(
-                        "expected Alertmanager api version to be one of [v2] but got {v:?}"
-                    ));
+            am.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Makes credential and TLS file paths relative to the configuration file's directory
+    /// absolute.
+    pub(super) fn resolve_paths(&mut self, dir: &std::path::Path) {
+        use super::resolve_path;
+        for am in &mut self.alertmanagers {
+            if let Some(b) = &mut am.basic_auth {
+                b.username_file = resolve_path(dir, &b.username_file);
+                b.password_file = resolve_path(dir, &b.password_file);
+            }
+            if let Some(a) = &mut am.authorization {
+                a.credentials_file = resolve_path(dir, &a.credentials_file);
+            }
+            am.bearer_token_file = resolve_path(dir, &am.bearer_token_file);
+            if let Some(t) = &mut am.tls_config {
+                for f in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file] {
+                    *f = resolve_path(dir, f);
                 }
             }
-            for r in am.relabel_configs.iter().chain(&am.alert_relabel_configs) {
-                r.validate()
-                    .map_err(|e| format!("alertmanagers relabel_configs: {e}"))?;
+        }
+    }
+}
+
+impl AlertmanagerConfig {
+    fn validate(&self) -> Result<(), String> {
+        if let Some(v) = &self.api_version {
+            if !SUPPORTED_ALERTMANAGER_API_VERSIONS.contains(&v.as_str()) {
+                return Err(format!(
+                    "expected Alertmanager api version to be one of [{}] but got {v}",
+                    SUPPORTED_ALERTMANAGER_API_VERSIONS.join(" ")
+                ));
             }
+        }
+        if let Some(s) = &self.scheme {
+            if s != "http" && s != "https" {
+                return Err(format!(
+                    "invalid alertmanager scheme {s:?}: must be http or https"
+                ));
+            }
+        }
+        let bearer = !self.bearer_token.is_empty() || !self.bearer_token_file.is_empty();
+        if !self.bearer_token.is_empty() && !self.bearer_token_file.is_empty() {
+            return Err(
+                "at most one of bearer_token & bearer_token_file must be configured".into(),
+            );
+        }
+        if self.basic_auth.is_some() && (bearer || self.authorization.is_some()) {
+            return Err("at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured".into());
+        }
+        if let Some(b) = &self.basic_auth {
+            if !b.username.is_empty() && !b.username_file.is_empty() {
+                return Err(
+                    "at most one of basic_auth username & username_file must be configured".into(),
+                );
+            }
+            if !b.password.is_empty() && !b.password_file.is_empty() {
+                return Err(
+                    "at most one of basic_auth password & password_file must be configured".into(),
+                );
+            }
+        }
+        if let Some(a) = &self.authorization {
+            if bearer {
+                return Err(
+                    "authorization is not compatible with bearer_token & bearer_token_file".into(),
+                );
+            }
+            if !a.credentials.is_empty() && !a.credentials_file.is_empty() {
+                return Err("at most one of authorization credentials & credentials_file must be configured".into());
+            }
+            if a.auth_type.eq_ignore_ascii_case("basic") {
+                return Err(
+                    r#"authorization type cannot be set to "basic", use "basic_auth" instead"#
+                        .into(),
+                );
+            }
+        }
+        for r in &self.relabel_configs {
+            r.validate()
+                .map_err(|e| format!("alertmanagers relabel_configs: {e}"))?;
+        }
+        for r in &self.alert_relabel_configs {
+            r.validate()
+                .map_err(|e| format!("alertmanagers alert_relabel_configs: {e}"))?;
         }
         Ok(())
     }

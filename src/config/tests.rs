@@ -144,7 +144,7 @@ fn validation_errors_name_the_problem() {
         ("scrape_configs:\n  - job_name: a\n    body_size_limit: lots\n", "not a valid size"),
         ("remote_write:\n  - queue_config: {}\n", "url for remote_write is empty"),
         ("remote_write:\n  - url: http://x\n    queue_config: {max_shard: 1}\n", "unknown field `max_shard`"),
-        ("alerting:\n  alertmanagers:\n    - api_version: v1\n", "api version"),
+        ("alerting:\n  alertmanagers:\n    - api_version: v3\n", "expected Alertmanager api version to be one of [v1 v2] but got v3"),
         ("global:\n  external_labels: {'1x': y}\n", "is not a valid label name"),
         ("scrape_configs:\n  - job_name: a\n    scrape_protocols: [PrometheusProto]\n", "unsupported scrape protocol"),
     ];

@@ -1,84 +1,143 @@
 //! A minimal HTTP/1.1 POST client over hyper for Alertmanager: one connection per request,
-//! a whole-request timeout, basic auth and Vigil's User-Agent. Plain HTTP only; it never
-//! retries (the caller counts the failure and the next resend covers it).
+//! plain TCP for `http` and rustls (through `scrape::tls`, the same `tls_config` handling as
+//! https scrapes) for `https`, a whole-request timeout, an `Authorization` header from
+//! `basic_auth`, `authorization` or the legacy `bearer_token[_file]` (files re-read at every
+//! request, so rotated secrets take effect) and Vigil's User-Agent. It never retries (the
+//! caller counts the failure and the next resend covers it) and never touches a queue.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use super::payload::base64_encode;
-use super::AlertmanagerTarget;
+use super::set::{AlertmanagerTarget, HttpAuth};
+use crate::config::scrape::TlsConfig;
+use crate::scrape::tls::TlsClient;
+
+/// The User-Agent of every request.
+const USER_AGENT: &str = concat!("Vigil/", env!("CARGO_PKG_VERSION"));
+/// Scheme of plain-text Alertmanagers.
+const SCHEME_HTTP: &str = "http";
+/// Scheme of TLS Alertmanagers.
+const SCHEME_HTTPS: &str = "https";
 
 /// Why a POST failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PostError {
-    #[error("unsupported scheme {0:?} (only http)")]
+    #[error("unsupported scheme {0:?} (http or https)")]
     Scheme(String),
     #[error("connect {host}: {source}")]
     Connect {
         host: String,
         source: std::io::Error,
     },
+    #[error("tls: {0}")]
+    Tls(String),
+    #[error("credentials: {0}")]
+    Credentials(String),
     #[error("http: {0}")]
     Http(String),
     #[error("bad response status code {0}")]
     Status(u16),
     #[error("request timed out after {0:?}")]
-    Timeout(std::time::Duration),
+    Timeout(Duration),
 }
 
-/// POSTs `body` as JSON to the target's `/api/v2/alerts`; any 2xx is success.
-pub async fn post_json(t: &AlertmanagerTarget, body: &[u8]) -> Result<(), PostError> {
-    match tokio::time::timeout(t.timeout, post_inner(t, body)).await {
-        Ok(r) => r,
-        Err(_) => Err(PostError::Timeout(t.timeout)),
+/// The HTTP client of one alertmanager set: its timeout, credentials and TLS settings.
+pub struct AmClient {
+    timeout: Duration,
+    auth: HttpAuth,
+    tls: Mutex<TlsClient>,
+}
+
+impl AmClient {
+    /// A client with `timeout`, `auth` and `tls_config` (used for https targets only).
+    pub fn new(timeout: Duration, auth: HttpAuth, tls_config: TlsConfig) -> AmClient {
+        AmClient {
+            timeout,
+            auth,
+            tls: Mutex::new(TlsClient::new(tls_config)),
+        }
+    }
+
+    /// POSTs `body` as JSON to `target`; any 2xx is success.
+    pub async fn post_json(
+        &self,
+        target: &AlertmanagerTarget,
+        body: &[u8],
+    ) -> Result<(), PostError> {
+        match tokio::time::timeout(self.timeout, self.post_inner(target, body)).await {
+            Ok(r) => r,
+            Err(_) => Err(PostError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn post_inner(&self, t: &AlertmanagerTarget, body: &[u8]) -> Result<(), PostError> {
+        if t.scheme != SCHEME_HTTP && t.scheme != SCHEME_HTTPS {
+            return Err(PostError::Scheme(t.scheme.clone()));
+        }
+        let mut req = Request::post(t.path.as_str())
+            .header(hyper::header::HOST, &t.host)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::USER_AGENT, USER_AGENT);
+        if let Some(v) = authorization_header(&self.auth).map_err(PostError::Credentials)? {
+            req = req.header(hyper::header::AUTHORIZATION, v);
+        }
+        let req = req
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .map_err(|e| PostError::Http(e.to_string()))?;
+        let stream = TcpStream::connect(&t.host)
+            .await
+            .map_err(|source| PostError::Connect {
+                host: t.host.clone(),
+                source,
+            })?;
+        if t.scheme == SCHEME_HTTPS {
+            // Build the configuration under the lock (it may re-read files), then
+            // handshake without holding it.
+            let (config, name) = {
+                let mut tls = self.tls.lock();
+                let config = tls.client_config().map_err(PostError::Tls)?;
+                (config, tls.server_name(&t.host).map_err(PostError::Tls)?)
+            };
+            let stream = TlsConnector::from(config)
+                .connect(name, stream)
+                .await
+                .map_err(|e| PostError::Tls(format!("handshake with {}: {e}", t.host)))?;
+            exchange(stream, req).await
+        } else {
+            exchange(stream, req).await
+        }
     }
 }
 
-async fn post_inner(t: &AlertmanagerTarget, body: &[u8]) -> Result<(), PostError> {
-    if t.scheme != "http" {
-        return Err(PostError::Scheme(t.scheme.clone()));
-    }
-    let stream = TcpStream::connect(&t.host)
-        .await
-        .map_err(|source| PostError::Connect {
-            host: t.host.clone(),
-            source,
-        })?;
+/// Sends `req` over `stream` and reads the response.
+async fn exchange<S>(stream: S, req: Request<Full<Bytes>>) -> Result<(), PostError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| PostError::Http(e.to_string()))?;
     let conn_task = tokio::spawn(conn);
-    let path = format!(
-        "{}{}",
-        t.path_prefix.trim_end_matches('/'),
-        super::ALERTS_API_PATH
-    );
-    let mut req = Request::post(path)
-        .header(hyper::header::HOST, &t.host)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header(
-            hyper::header::USER_AGENT,
-            concat!("Vigil/", env!("CARGO_PKG_VERSION")),
-        );
-    if let Some((user, pass)) = &t.basic_auth {
-        req = req.header(
-            hyper::header::AUTHORIZATION,
-            format!(
-                "Basic {}",
-                base64_encode(format!("{user}:{pass}").as_bytes())
-            ),
-        );
-    }
-    let req = req
-        .body(Full::new(Bytes::copy_from_slice(body)))
-        .map_err(|e| PostError::Http(e.to_string()))?;
     let resp = sender
         .send_request(req)
         .await
-        .map_err(|e| PostError::Http(e.to_string()))?;
+        .map_err(|e| PostError::Http(e.to_string()));
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => {
+            conn_task.abort();
+            return Err(e);
+        }
+    };
     let status = resp.status();
     // Read the body so the connection finishes cleanly.
     let _ = resp.into_body().collect().await;
@@ -87,5 +146,92 @@ async fn post_inner(t: &AlertmanagerTarget, body: &[u8]) -> Result<(), PostError
         Ok(())
     } else {
         Err(PostError::Status(status.as_u16()))
+    }
+}
+
+/// The inline secret, or the trimmed contents of `file` when one is named.
+fn read_secret(inline: &str, file: &str) -> Result<String, String> {
+    if file.is_empty() {
+        return Ok(inline.to_owned());
+    }
+    std::fs::read_to_string(file)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| format!("unable to read {file}: {e}"))
+}
+
+/// The `Authorization` header value for `auth`, if it has credentials.
+pub fn authorization_header(auth: &HttpAuth) -> Result<Option<String>, String> {
+    if let Some(b) = &auth.basic_auth {
+        let user = read_secret(&b.username, &b.username_file)?;
+        let pass = read_secret(&b.password, &b.password_file)?;
+        return Ok(Some(format!(
+            "Basic {}",
+            base64_encode(format!("{user}:{pass}").as_bytes())
+        )));
+    }
+    if let Some(a) = &auth.authorization {
+        let cred = read_secret(&a.credentials, &a.credentials_file)?;
+        return Ok(Some(format!("{} {cred}", a.auth_type)));
+    }
+    if !auth.bearer_token.is_empty() || !auth.bearer_token_file.is_empty() {
+        let cred = read_secret(&auth.bearer_token, &auth.bearer_token_file)?;
+        return Ok(Some(format!("Bearer {cred}")));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::scrape::{Authorization, BasicAuth};
+
+    #[test]
+    fn authorization_header_from_each_kind_of_credentials() {
+        assert_eq!(authorization_header(&HttpAuth::default()).unwrap(), None);
+        let basic = HttpAuth {
+            basic_auth: Some(BasicAuth {
+                username: "user".into(),
+                username_file: String::new(),
+                password: "pa:ss".into(),
+                password_file: String::new(),
+            }),
+            ..HttpAuth::default()
+        };
+        assert_eq!(
+            authorization_header(&basic).unwrap().unwrap(),
+            "Basic dXNlcjpwYTpzcw=="
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let file = file.to_string_lossy().into_owned();
+        let authz = HttpAuth {
+            authorization: Some(Authorization {
+                auth_type: "Bearer".into(),
+                credentials: String::new(),
+                credentials_file: file.clone(),
+            }),
+            ..HttpAuth::default()
+        };
+        assert_eq!(
+            authorization_header(&authz).unwrap().unwrap(),
+            "Bearer s3cret"
+        );
+        let legacy = HttpAuth {
+            bearer_token: "tok".into(),
+            ..HttpAuth::default()
+        };
+        assert_eq!(
+            authorization_header(&legacy).unwrap().unwrap(),
+            "Bearer tok"
+        );
+        let missing = HttpAuth {
+            bearer_token_file: format!("{file}.missing"),
+            ..HttpAuth::default()
+        };
+        assert!(authorization_header(&missing)
+            .unwrap_err()
+            .contains("token.missing"));
     }
 }
