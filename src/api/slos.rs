@@ -1,4 +1,5 @@
-//! `/api/v1/slos` (docs/SLO.md §6): the loaded SLOs, filtered by `service` and `name`, with
+//! `/api/v1/slos` (docs/SLO.md §6): the loaded SLOs sorted by service and name, filtered by
+//! `service` and `name`, with
 //! their live state at `time`: error ratios, burn rates and the remaining budget read by
 //! instant queries over the series the generated rules recorded, and the page/ticket alert
 //! state from the rule manager. It never re-evaluates SLIs over raw data and never changes
@@ -52,11 +53,12 @@ pub fn slos(state: &AppState, p: &Params) -> ApiResult {
         return Ok(Reply::data(r#"{"slos":[]}"#));
     };
     let all = alerting.slos.current();
-    let selected: Vec<&LoadedSlo> = all
+    let mut selected: Vec<&LoadedSlo> = all
         .iter()
         .filter(|l| service.is_none_or(|s| s == l.slo.service))
         .filter(|l| name.is_none_or(|n| n == l.slo.name))
         .collect();
+    selected.sort_by(|a, b| (&a.slo.service, &a.slo.name).cmp(&(&b.slo.service, &b.slo.name)));
     if selected.is_empty() {
         return Ok(Reply::data(r#"{"slos":[]}"#));
     }
