@@ -1,8 +1,7 @@
 //! `/api/v1/slos` (docs/SLO.md §6): the loaded SLOs sorted by service and name, filtered by
-//! `service` and `name`, with
-//! their live state at `time`: error ratios, burn rates and the remaining budget read by
-//! instant queries over the series the generated rules recorded, and the page/ticket alert
-//! state from the rule manager. It never re-evaluates SLIs over raw data and never changes
+//! `service` and `name`, with their live state at `time`: error ratios, burn rates and the
+//! remaining budget read by instant queries over the series the generated rules recorded,
+//! and the page/ticket alert state from the rule manager. It never re-evaluates SLIs over raw data and never changes
 //! rule or SLO state; absent or NaN values are JSON `null`.
 
 use std::collections::BTreeMap;
@@ -352,9 +351,121 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 mod tests {
     use super::*;
 
+    const SLO: &str = "version: vigil/v1\nservice: api\nlabels: {team: t}\nslos:\n  - name: avail\n    objective: 99.5\n    sli:\n      ratio:\n        errors: sum(rate(e[{{.window}}]))\n        total: sum(rate(t[{{.window}}]))\n    alerting:\n      name: ApiBurn\n      ticket: {disabled: true}\n";
+
+    fn loaded() -> LoadedSlo {
+        LoadedSlo {
+            file: "/s/api.yaml".into(),
+            slo: crate::slo::parse("/s/api.yaml", SLO).unwrap().remove(0),
+        }
+    }
+
+    fn rules(file: &str, page_instances: Json) -> Json {
+        serde_json::json!({"groups": [{
+            "name": "slo:api:avail:alerts", "file": file,
+            "rules": [{"type": "alerting", "name": "ApiBurn",
+                       "labels": {"slo_severity": "page"}, "alerts": page_instances}]
+        }]})
+    }
+
+    fn series_labels() -> LabelMap {
+        static_labels(&loaded())
+    }
+
     #[test]
     fn regex_quote_escapes_for_a_promql_string() {
         assert_eq!(regex_quote("a.b"), "a\\\\.b");
         assert_eq!(regex_quote("slo:x"), "slo:x");
+    }
+
+    #[test]
+    fn selector_reads_every_window_and_the_budget_of_one_slo() {
+        let sel = selector(&loaded());
+        vigil_promql::parser::parse_expr(&sel).unwrap();
+        assert!(sel.contains("slo:sli_error:ratio_rate5m|"), "{sel}");
+        assert!(sel.contains("slo:sli_error:ratio_rate30d|"), "{sel}");
+        assert!(sel.contains("slo:error_budget_remaining:ratio\""), "{sel}");
+        assert!(
+            sel.ends_with(",slo_service=\"api\",slo_name=\"avail\"}"),
+            "{sel}"
+        );
+    }
+
+    #[test]
+    fn alert_state_is_the_highest_matching_instance_or_disabled() {
+        let l = loaded();
+        let labels = series_labels();
+        let firing = serde_json::json!([
+            {"labels": {"alertname": "ApiBurn", "slo_service": "api", "slo_name": "avail", "team": "t", "slo_severity": "page"}, "state": "pending"},
+            {"labels": {"alertname": "ApiBurn", "slo_service": "api", "slo_name": "avail", "team": "t", "slo_severity": "page"}, "state": "firing"},
+        ]);
+        let r = rules("/s/api.yaml", firing.clone());
+        let st = alert_states(&l, &r);
+        assert_eq!(st.state("page", &labels), "firing");
+        assert_eq!(st.state("ticket", &labels), "disabled");
+        // Only pending.
+        let r = rules("/s/api.yaml", serde_json::json!([firing[0].clone()]));
+        assert_eq!(alert_states(&l, &r).state("page", &labels), "pending");
+        // No instance, an instance of another series, or the group of another file.
+        let r = rules("/s/api.yaml", serde_json::json!([]));
+        assert_eq!(alert_states(&l, &r).state("page", &labels), "inactive");
+        let mut other = labels.clone();
+        other.insert("team".into(), "u".into());
+        let r = rules("/s/api.yaml", firing.clone());
+        assert_eq!(alert_states(&l, &r).state("page", &other), "inactive");
+        let r = rules("/s/other.yaml", firing);
+        assert_eq!(alert_states(&l, &r).state("page", &labels), "inactive");
+    }
+
+    #[test]
+    fn entry_json_has_the_documented_shape_and_nulls() {
+        let l = loaded();
+        let mut vals = SeriesValues::default();
+        vals.ratios.insert("5m".into(), 0.075);
+        vals.ratios.insert("30d".into(), 0.0025);
+        vals.ratios.insert("1h".into(), f64::NAN);
+        vals.budget_remaining = Some(0.5);
+        let mut series = BTreeMap::new();
+        series.insert(series_labels(), vals);
+        let mut out = String::new();
+        write_slo(
+            &mut out,
+            &l,
+            &series,
+            &rules("/s/api.yaml", serde_json::json!([])),
+        );
+        let j: Json = serde_json::from_str(&out).unwrap();
+        assert_eq!(j["service"], "api");
+        assert_eq!(j["file"], "/s/api.yaml");
+        assert_eq!(j["objective"], 99.5);
+        assert_eq!(j["errorBudget"], 0.005);
+        assert_eq!(j["window"], "30d");
+        assert_eq!(j["sliType"], "ratio");
+        assert_eq!(j["labels"], serde_json::json!({"team": "t"}));
+        let x = &j["series"][0];
+        assert_eq!(x["errorRatio"], 0.0025);
+        assert_eq!(x["sli"], 0.9975);
+        assert_eq!(x["budgetRemaining"], 0.5);
+        assert_eq!(x["budgetConsumed"], 0.5);
+        assert_eq!(x["burnRates"]["5m"], 15.0);
+        assert_eq!(x["burnRates"]["30d"], 0.5);
+        assert!(x["burnRates"]["1h"].is_null());
+        assert!(x["burnRates"]["3d"].is_null());
+        assert_eq!(
+            x["alerts"],
+            serde_json::json!({"page": "inactive", "ticket": "disabled"})
+        );
+        // Burn rates keep the window order of docs/SLO.md.
+        let keys: Vec<&str> = out
+            .split("\"burnRates\":{")
+            .nth(1)
+            .unwrap()
+            .split('}')
+            .next()
+            .unwrap()
+            .split(',')
+            .map(|kv| kv.split(':').next().unwrap().trim_matches('"'))
+            .collect();
+        assert_eq!(keys, ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]);
     }
 }
