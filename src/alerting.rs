@@ -1,7 +1,9 @@
 //! Glue between the configuration and alerting: builds the rule manager (the PromQL engine
 //! over the database, writing recording-rule and `ALERTS` series back through the appender)
-//! and the Alertmanager notifier from a loaded `prometheus.yml`, expands `rule_files`
-//! globs, and re-applies rule files on reload. Owns no evaluation logic itself.
+//! and the Alertmanager notifier from a loaded `prometheus.yml`, expands `rule_files` and
+//! `slo_files` globs, hands rule files and the rules generated from SLO files to the rule
+//! manager, and re-applies both on reload, swapping the SLO registry only when the rule
+//! manager accepted everything. Owns no evaluation logic itself.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,19 +15,22 @@ use vigil_storage::Db;
 use crate::config::Config;
 use crate::notify::{AlertmanagerSet, Notifier, NotifierOptions};
 use crate::rules::eval::EvalContext;
-use crate::rules::manager::{ManagerOptions, RuleManager};
+use crate::rules::manager::{ManagerOptions, RuleManager, RuleSource};
+use crate::slo::SloRegistry;
 
 /// The running rule manager and notifier.
 pub struct Alerting {
     pub rules: Arc<RuleManager>,
     pub notifier: Arc<Notifier>,
+    /// The SLOs loaded from `slo_files` (for `/api/v1/slos`).
+    pub slos: SloRegistry,
 }
 
 impl Alerting {
     /// Builds the notifier (Alertmanagers from `alerting.alertmanagers` static configs) and
-    /// the rule manager, and loads `rule_files`. Rule-file errors are returned but the
-    /// manager is still returned (running no groups) so the server can start, as Prometheus
-    /// does when rules fail to load at startup.
+    /// the rule manager, and loads `rule_files` and `slo_files`. Rule-file and SLO-file
+    /// errors are returned but the manager is still returned (running no groups, no SLOs)
+    /// so the server can start, as Prometheus does when rules fail to load at startup.
     pub async fn start(
         db: Arc<Db>,
         cfg: &Config,
@@ -62,21 +67,42 @@ impl Alerting {
             opts.default_query_offset_ms = d.as_ms();
         }
         let rules = Arc::new(RuleManager::new(ctx, opts, Some(notifier.notify_fn())));
-        let res = rules.update(&rule_files(cfg)).await;
-        (Alerting { rules, notifier }, res)
+        let alerting = Alerting {
+            rules,
+            notifier,
+            slos: SloRegistry::new(),
+        };
+        let res = alerting.load_rules(cfg).await;
+        (alerting, res)
     }
 
-    /// Re-reads the rule files named by `cfg`; on error the running groups stay. The
-    /// notifier takes the new Alertmanager sets, external labels and alert relabeling in
-    /// place (queued alerts of sets that stay are kept) unless a set's TLS settings cannot
-    /// be used, in which case it keeps its previous sets and the error is returned.
+    /// Re-reads the rule files and SLO files named by `cfg`; on error the running groups and
+    /// the loaded SLOs stay. The notifier takes the new Alertmanager sets, external labels
+    /// and alert relabeling in place (queued alerts of sets that stay are kept) unless a
+    /// set's TLS settings cannot be used, in which case it keeps its previous sets and the
+    /// error is returned.
     pub async fn apply(&self, cfg: &Config) -> Result<(), String> {
         let notified = self.apply_notifier(cfg);
-        self.rules
-            .update(&rule_files(cfg))
+        self.load_rules(cfg)
             .await
             .map_err(|errs| errs.join("; "))
             .and(notified)
+    }
+
+    /// Loads rule files and SLO files and hands them to the rule manager as one set; the
+    /// SLO registry changes only when the rule manager accepted the set.
+    async fn load_rules(&self, cfg: &Config) -> Result<(), Vec<String>> {
+        let _reload = self.slos.lock_for_reload().await;
+        let loaded = crate::slo::native::load_files(&slo_files(cfg))?;
+        let mut sources: Vec<RuleSource> =
+            rule_files(cfg).into_iter().map(RuleSource::File).collect();
+        sources.extend(loaded.rules.into_iter().map(|g| RuleSource::Generated {
+            path: g.path,
+            text: g.text,
+        }));
+        self.rules.update_sources(&sources).await?;
+        self.slos.replace(loaded.slos);
+        Ok(())
     }
 
     /// The notifier part of [`Alerting::apply`].
@@ -105,6 +131,18 @@ impl Alerting {
 pub fn rule_files(cfg: &Config) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = cfg
         .rule_files
+        .iter()
+        .flat_map(|p| crate::scrape::discovery::expand_pattern(p))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The SLO files matched by the config's `slo_files` patterns, sorted and deduplicated.
+pub fn slo_files(cfg: &Config) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = cfg
+        .slo_files
         .iter()
         .flat_map(|p| crate::scrape::discovery::expand_pattern(p))
         .collect();

@@ -215,7 +215,8 @@ async fn reload(state: &AppState) -> Resp {
 }
 
 /// Reloads the configuration everywhere it is used: scrape targets (through the reloader,
-/// which keeps the old configuration on error) and the API's view of it.
+/// which keeps the old configuration on error), rule files and SLO files (through the rule
+/// manager, which keeps the old rules and SLOs when any file fails) and the API's view of it.
 pub async fn reload_all(state: &AppState) -> Result<(), String> {
     state.reloader.reload().await.map_err(|e| e.to_string())?;
     if let Some(a) = state.alerting.get() {

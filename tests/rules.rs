@@ -1,7 +1,8 @@
 //! Integration tests for rule files, `vigil check rules` and `vigil slo generate`: the
 //! upstream rulefmt fixtures (accepted/rejected with the expected first error), promtool's
 //! rule files, and the SLO example of docs/SLO.md (exact output, accepted by our checker and
-//! by the real promtool when it is on PATH).
+//! by the real promtool when it is on PATH), and the SLO behaviour tests through time
+//! (`tests/data/slo/*.test.yml`) run by `vigil test rules` and by promtool.
 
 #![allow(clippy::unwrap_used)]
 
@@ -317,4 +318,85 @@ fn generated_slo_rules_fire_the_page_alert_in_a_unit_test() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("SUCCESS"), "{stdout}");
+}
+
+/// SLO behaviour through time, each a rule unit-test file over the generated checkout rules:
+/// a short spike does not page, a sustained 1.5% error rate pages and resolves after the
+/// errors stop, 1.4% does not page.
+const SLO_BEHAVIOUR_TESTS: [&str; 3] = [
+    "spike.test.yml",
+    "sustained.test.yml",
+    "below-threshold.test.yml",
+];
+
+#[test]
+fn slo_behaviour_through_time_passes_vigil_test_rules() {
+    let dir = data("slo");
+    let out = vigil_bin()
+        .args(["test", "rules"])
+        .args(SLO_BEHAVIOUR_TESTS.iter().map(|f| dir.join(f)))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.matches("SUCCESS").count(),
+        SLO_BEHAVIOUR_TESTS.len(),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn slo_behaviour_through_time_passes_promtool_test_rules() {
+    let promtool = Path::new("/usr/bin/promtool");
+    if !promtool.exists() {
+        assert!(
+            std::env::var("VIGIL_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "promtool not found and VIGIL_REQUIRE_INTEROP=1"
+        );
+        eprintln!("note: /usr/bin/promtool not found; skipping the SLO behaviour tests on it");
+        return;
+    }
+    let dir = data("slo");
+    for f in SLO_BEHAVIOUR_TESTS {
+        let out = Command::new(promtool)
+            .args(["test", "rules"])
+            .arg(dir.join(f))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool test rules {f}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The behaviour tests must fail when the alert thresholds are wrong: with the page
+/// threshold lowered below 1.4%, the below-threshold test fails.
+#[test]
+fn slo_behaviour_tests_catch_a_wrong_page_threshold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = data("slo");
+    let rules = std::fs::read_to_string(dir.join("checkout.rules.yml")).unwrap();
+    assert!(rules.contains(">= 0.0144"));
+    std::fs::write(
+        tmp.path().join("checkout.rules.yml"),
+        rules.replace(">= 0.0144", ">= 0.0130"),
+    )
+    .unwrap();
+    let test = tmp.path().join("below-threshold.test.yml");
+    std::fs::copy(dir.join("below-threshold.test.yml"), &test).unwrap();
+    let out = vigil_bin()
+        .args(["test", "rules"])
+        .arg(&test)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("slo_severity=\"page\""));
 }

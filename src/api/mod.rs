@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod params;
 pub mod query;
 pub mod series;
+pub mod slos;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -249,6 +250,7 @@ enum Endpoint {
     Rules,
     Alerts,
     Alertmanagers,
+    Slos,
     Status(&'static str),
     DeleteSeries,
     CleanTombstones,
@@ -278,6 +280,7 @@ fn resolve(path: &str) -> Option<(Endpoint, Methods)> {
         "/rules" => (E::Rules, Get),
         "/alerts" => (E::Alerts, Get),
         "/alertmanagers" => (E::Alertmanagers, Get),
+        "/slos" => (E::Slos, GetPost),
         "/status/config" => (E::Status("config"), Get),
         "/status/flags" => (E::Status("flags"), Get),
         "/status/runtimeinfo" => (E::Status("runtimeinfo"), Get),
@@ -440,6 +443,7 @@ fn dispatch(state: &AppState, endpoint: &Endpoint, p: &Params, cancel: &AtomicBo
         Endpoint::Rules => status::rules(state, p),
         Endpoint::Alerts => status::alerts(state),
         Endpoint::Alertmanagers => status::alertmanagers(state),
+        Endpoint::Slos => slos::slos(state, p),
         Endpoint::Status(which) => status::status(state, which, p),
         Endpoint::DeleteSeries => admin::delete_series(state, p),
         Endpoint::CleanTombstones => admin::clean_tombstones(state),

@@ -1,5 +1,5 @@
-//! The prometheus.yml model: `global`, `scrape_configs`, `rule_files`, `remote_write`,
-//! `remote_read` and `alerting`, parsed with serde_yaml where an unknown field is an error (as
+//! The prometheus.yml model: `global`, `scrape_configs`, `rule_files`, Vigil's
+//! `slo_files`, `remote_write`, `remote_read` and `alerting`, parsed with serde_yaml where an unknown field is an error (as
 //! in Prometheus), then validated and completed (inherited intervals, timeouts and limits,
 //! paths made relative to the file's directory). Also the embedded default configuration and
 //! the `vigil check config` report. This module never starts scrapes or opens connections:
@@ -105,6 +105,9 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerting: Option<AlertingConfig>,
     pub rule_files: Vec<String>,
+    /// SLO spec files (globs), loaded natively (docs/SLO.md §5). Vigil only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slo_files: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scrape_config_files: Vec<String>,
     pub scrape_configs: Vec<ScrapeConfig>,
@@ -258,6 +261,12 @@ impl Config {
                 return Err("invalid rule file path \"\"".into());
             }
             *rf = resolve_path(dir, rf);
+        }
+        for sf in &mut self.slo_files {
+            if sf.is_empty() {
+                return Err("invalid SLO file path \"\"".into());
+            }
+            *sf = resolve_path(dir, sf);
         }
         for rw in &self.remote_write {
             rw.validate()?;

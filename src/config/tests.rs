@@ -200,3 +200,19 @@ fn check_report_reads_like_promtool() {
     assert!(!ok);
     assert!(out.contains(" FAILED: parsing YAML file"), "{out}");
 }
+
+#[test]
+fn slo_files_resolve_against_the_config_directory() {
+    let c = parse("slo_files:\n  - slos/*.yaml\n  - /abs/x.yaml\n").unwrap();
+    assert_eq!(
+        c.slo_files,
+        vec![
+            "/etc/vigil/slos/*.yaml".to_string(),
+            "/abs/x.yaml".to_string()
+        ]
+    );
+    assert!(c.to_yaml().contains("slo_files"));
+    assert!(!parse("").unwrap().to_yaml().contains("slo_files"));
+    assert!(err("slo_files: ['']\n").contains("invalid SLO file path"));
+    assert!(err("slo_files: 3\n").contains("slo_files"));
+}

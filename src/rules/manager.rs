@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ use super::alert::{Alert, OutgoingAlert};
 use super::eval::{format_rfc3339, EvalContext};
 use super::group::{Group, GroupRule, RuleKind, SendOpts};
 use super::restore::{restore_for_state, RestoreOpts};
-use super::{load_file, LoadOptions};
+use super::{load_file, parse_rules, LoadOptions};
 
 /// Prometheus' default `global.evaluation_interval` (1m).
 pub const DEFAULT_EVALUATION_INTERVAL_MS: i64 = 60_000;
@@ -98,6 +98,25 @@ struct Inner {
     metrics: RuleMetrics,
 }
 
+/// Where the rule groups handed to [`RuleManager::update_sources`] come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleSource {
+    /// A rule file on disk (`rule_files`).
+    File(PathBuf),
+    /// Rule-file text generated in memory from the file at `path` (an SLO file); its groups
+    /// carry `path` as their `file`.
+    Generated { path: PathBuf, text: String },
+}
+
+impl RuleSource {
+    /// The file the groups are attributed to.
+    pub fn path(&self) -> &Path {
+        match self {
+            RuleSource::File(p) | RuleSource::Generated { path: p, .. } => p,
+        }
+    }
+}
+
 /// Evaluates rule groups on their intervals.
 pub struct RuleManager {
     inner: Arc<Inner>,
@@ -122,13 +141,42 @@ impl RuleManager {
     /// Loads `files` and (re)starts groups. On any load error nothing changes and every
     /// error is returned (`file: message`). Must run inside a tokio runtime.
     pub async fn update(&self, files: &[PathBuf]) -> Result<(), Vec<String>> {
+        let sources: Vec<RuleSource> = files.iter().cloned().map(RuleSource::File).collect();
+        self.update_sources(&sources).await
+    }
+
+    /// Loads rule files and generated rule text (SLO files) and (re)starts their groups,
+    /// with the semantics of [`RuleManager::update`]: unchanged groups keep running, changed
+    /// ones carry their alert state over, removed ones go stale, and on any error (including
+    /// a generated group named like a group of a rule file) nothing changes.
+    pub async fn update_sources(&self, sources: &[RuleSource]) -> Result<(), Vec<String>> {
         let opts = &self.inner.opts;
         let mut new_groups: Vec<Group> = Vec::new();
         let mut errs = Vec::new();
-        for f in files {
-            match load_file(f, &opts.load) {
+        // Group names of rule files, and of generated sources, with the file they come from.
+        let mut file_group_names: BTreeMap<String, String> = BTreeMap::new();
+        let mut generated_names: Vec<(String, String)> = Vec::new();
+        for src in sources {
+            let name = src.path().display().to_string();
+            let loaded = match src {
+                RuleSource::File(f) => load_file(f, &opts.load),
+                RuleSource::Generated { text, .. } => parse_rules(text, &opts.load),
+            };
+            match loaded {
                 Ok(rg) => {
-                    let name = f.display().to_string();
+                    for g in &rg.groups {
+                        let group_name = g.name.clone();
+                        match src {
+                            RuleSource::File(_) => {
+                                file_group_names
+                                    .entry(group_name)
+                                    .or_insert_with(|| name.clone());
+                            }
+                            RuleSource::Generated { .. } => {
+                                generated_names.push((group_name, name.clone()))
+                            }
+                        }
+                    }
                     new_groups.extend(rg.groups.iter().map(|g| {
                         Group::new(
                             &name,
@@ -138,7 +186,17 @@ impl RuleManager {
                         )
                     }));
                 }
-                Err(es) => errs.extend(es.into_iter().map(|e| format!("{}: {e}", f.display()))),
+                Err(es) => errs.extend(es.into_iter().map(|e| match src {
+                    RuleSource::File(_) => format!("{name}: {e}"),
+                    RuleSource::Generated { .. } => format!("{name}: generated rules: {e}"),
+                })),
+            }
+        }
+        for (group, from) in &generated_names {
+            if let Some(file) = file_group_names.get(group) {
+                errs.push(format!(
+                    "{from}: generated group {group:?} has the name of a group in rule file {file}"
+                ));
             }
         }
         if !errs.is_empty() {

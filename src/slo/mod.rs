@@ -1,15 +1,18 @@
 //! Native SLOs: the `vigil/v1` SLO spec and its validation (`spec.rs`), exact decimal math
 //! (`decimal.rs`), and generation of the recording and multiwindow multi-burn-rate alerting
-//! rules (`generate.rs`) exactly as docs/SLO.md specifies. Never evaluates rules.
+//! rules (`generate.rs`) exactly as docs/SLO.md specifies, and native loading of
+//! `slo_files` for the server (`native.rs`). Never evaluates rules.
 
 pub mod decimal;
 pub mod generate;
+pub mod native;
 pub mod spec;
 
 use std::path::{Path, PathBuf};
 
 pub use generate::generate;
-pub use spec::{parse, Slo};
+pub use native::{GeneratedRules, LoadedSlo, LoadedSlos, SloRegistry};
+pub use spec::{parse, SliKind, Slo};
 
 /// An SLO file error, rendered `FILE: slo "<name>": <reason>` or `FILE: <reason>`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -43,19 +46,7 @@ impl SloError {
 
 /// Reads, validates and generates the rule file text for one SLO file.
 pub fn generate_file(path: &Path) -> Result<String, Vec<SloError>> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![SloError::File {
-            file: file.clone(),
-            msg: e.to_string(),
-        }]
-    })?;
-    let slos = parse(&file, &text)?;
-    let source = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| file.clone());
-    Ok(generate(&source, &slos))
+    native::load_file(path).map(|(_, text)| text)
 }
 
 /// `vigil slo ...` subcommands.

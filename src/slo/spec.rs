@@ -117,6 +117,25 @@ pub struct Severity {
     pub disabled: bool,
 }
 
+/// The kind of SLI an SLO was written with (`sliType` in `/api/v1/slos`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SliKind {
+    /// `sli.ratio`, or Sloth's `sli.events` alias.
+    Ratio,
+    /// `sli.latency` (rewritten into a ratio for generation).
+    Latency,
+}
+
+impl SliKind {
+    /// The name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SliKind::Ratio => "ratio",
+            SliKind::Latency => "latency",
+        }
+    }
+}
+
 /// A validated SLO, ready for rule generation.
 #[derive(Clone, Debug)]
 pub struct Slo {
@@ -128,6 +147,8 @@ pub struct Slo {
     /// Error budget `1 − objective/100`.
     pub budget: Ratio,
     pub window_days: u32,
+    /// How the SLI was written.
+    pub sli_kind: SliKind,
     /// File labels overridden by SLO labels.
     pub labels: BTreeMap<String, String>,
     /// Error query with the `{{.window}}` placeholder.
@@ -418,6 +439,11 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Slo>, Vec<SloError>> {
             objective,
             budget,
             window_days,
+            sli_kind: if s.sli.latency.is_some() {
+                SliKind::Latency
+            } else {
+                SliKind::Ratio
+            },
             labels,
             errors,
             total,
