@@ -121,17 +121,67 @@ enum CheckCommand {
     Other(vigil::rules::check::CheckCommand),
 }
 
-/// `vigil check config FILE...`: promtool's output and exit status.
+/// `vigil check config FILE...`: promtool's output and exit status — the config, then each
+/// rule file it names (as `promtool check config` does), then each SLO file (Vigil's own).
 fn check_config(files: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for f in files {
         let (report, valid) = vigil::config::check_config_report(f);
-        if valid {
-            print!("{report}");
-        } else {
-            eprint!("{report}");
+        if !valid {
+            // promtool: the heading and a blank line on stdout, the failure on stderr.
+            let (heading, failure) = report.split_once('\n').unwrap_or((&report, ""));
+            println!("{heading}");
+            eprint!("{failure}");
+            println!();
+            ok = false;
+            continue;
         }
-        ok &= valid;
+        print!("{report}");
+        println!();
+        let Ok(cfg) = vigil::config::Config::load_file(f) else {
+            ok = false;
+            continue;
+        };
+        // In the config's order, each pattern's matches sorted, as promtool lists them.
+        let rule_files = cfg
+            .rule_files
+            .iter()
+            .flat_map(|p| vigil::scrape::discovery::expand_pattern(p));
+        for rf in rule_files {
+            println!("Checking {}", rf.display());
+            match vigil::rules::load_file(&rf, &Default::default()) {
+                Ok(groups) => println!("  SUCCESS: {} rules found", groups.rule_count()),
+                Err(errs) => {
+                    ok = false;
+                    eprintln!("  FAILED:");
+                    for e in errs {
+                        eprintln!("     {}: {e}", rf.display());
+                    }
+                }
+            }
+            println!();
+        }
+        for sf in vigil::alerting::slo_files(&cfg) {
+            println!("Checking {}", sf.display());
+            match vigil::slo::native::load_file(&sf) {
+                Ok((slos, text)) => {
+                    let rules = text.matches("\n      - record: ").count()
+                        + text.matches("\n      - alert: ").count();
+                    println!(
+                        "  SUCCESS: {} SLOs found, {rules} rules generated",
+                        slos.len()
+                    );
+                }
+                Err(errs) => {
+                    ok = false;
+                    eprintln!("  FAILED:");
+                    for e in errs {
+                        eprintln!("     {e}");
+                    }
+                }
+            }
+            println!();
+        }
     }
     if ok {
         ExitCode::SUCCESS

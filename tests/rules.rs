@@ -400,3 +400,83 @@ fn slo_behaviour_tests_catch_a_wrong_page_threshold() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("slo_severity=\"page\""));
 }
+
+/// `vigil check config` checks the rule files a config names, printing what promtool prints
+/// (same stdout, stderr and exit code for good and broken rule files), then its SLO files.
+#[test]
+fn check_config_checks_rule_and_slo_files_like_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("r.yml"),
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n  - alert: Y\n    expr: up == 0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("bad.yml"),
+        "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up(\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("good.yml"), "rule_files: [r.yml, 'none*.yml']\n").unwrap();
+    std::fs::write(p.join("broken.yml"), "rule_files: [r.yml, bad.yml]\n").unwrap();
+    std::fs::write(p.join("missing.yml"), "rule_files: [gone.yml]\n").unwrap();
+    let promtool = std::path::Path::new("/usr/bin/promtool");
+    let required = std::env::var("VIGIL_REQUIRE_INTEROP").as_deref() == Ok("1");
+    assert!(promtool.exists() || !required, "promtool not found");
+    for (cfg, code) in [("good.yml", 0), ("broken.yml", 1), ("missing.yml", 1)] {
+        let ours = vigil_bin()
+            .args(["check", "config", cfg])
+            .current_dir(p)
+            .output()
+            .unwrap();
+        assert_eq!(ours.status.code(), Some(code), "{cfg}");
+        if cfg == "good.yml" {
+            assert_eq!(
+                String::from_utf8_lossy(&ours.stdout),
+                "Checking good.yml\n  SUCCESS: 1 rule files found\n SUCCESS: good.yml is valid \
+                 prometheus config file syntax\n\nChecking r.yml\n  SUCCESS: 2 rules found\n\n"
+            );
+        }
+        if promtool.exists() {
+            let theirs = Command::new(promtool)
+                .args(["check", "config", cfg])
+                .current_dir(p)
+                .output()
+                .unwrap();
+            assert_eq!(ours.status.code(), theirs.status.code(), "{cfg}");
+            assert_eq!(
+                String::from_utf8_lossy(&ours.stdout),
+                String::from_utf8_lossy(&theirs.stdout),
+                "{cfg}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&ours.stderr),
+                String::from_utf8_lossy(&theirs.stderr),
+                "{cfg}"
+            );
+        }
+    }
+    // SLO files are checked after the rule files.
+    std::fs::copy(data("slo/checkout.slo.yaml"), p.join("s.yaml")).unwrap();
+    std::fs::write(p.join("slo.yml"), "slo_files: [s.yaml]\n").unwrap();
+    let out = vigil_bin()
+        .args(["check", "config", "slo.yml"])
+        .current_dir(p)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .ends_with("Checking s.yaml\n  SUCCESS: 1 SLOs found, 17 rules generated\n\n"));
+    std::fs::write(
+        p.join("s.yaml"),
+        "version: vigil/v1\nservice: x\nslos: [{name: a}]\n",
+    )
+    .unwrap();
+    let out = vigil_bin()
+        .args(["check", "config", "slo.yml"])
+        .current_dir(p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("  FAILED:\n     "));
+}

@@ -337,22 +337,29 @@ pub fn self_scrape_address(listen_address: &str) -> String {
 pub fn check_config_report(path: &Path) -> (String, bool) {
     let shown = path.display();
     let mut out = format!("Checking {shown}\n");
-    match Config::load_file(path) {
-        Ok(cfg) => {
-            if !cfg.rule_files.is_empty() {
-                out.push_str(&format!(
-                    " SUCCESS: {} rule files found\n",
-                    cfg.rule_files.len()
-                ));
-            }
-            out.push_str(&format!(
-                " SUCCESS: {shown} is valid prometheus config file syntax\n"
-            ));
-            (out, true)
-        }
+    let cfg = match Config::load_file(path) {
+        Ok(cfg) => cfg,
         Err(e) => {
-            out.push_str(&format!(" FAILED: {e}\n"));
-            (out, false)
+            out.push_str(&format!("  FAILED: {e}\n"));
+            return (out, false);
         }
+    };
+    let mut rule_files = 0;
+    for pattern in &cfg.rule_files {
+        let matched = crate::scrape::discovery::expand_pattern(pattern);
+        if matched.is_empty() && !pattern.contains(['*', '?', '[']) {
+            out.push_str(&format!(
+                "  FAILED: {pattern:?} does not point to an existing file\n"
+            ));
+            return (out, false);
+        }
+        rule_files += matched.len();
     }
+    if rule_files > 0 {
+        out.push_str(&format!("  SUCCESS: {rule_files} rule files found\n"));
+    }
+    out.push_str(&format!(
+        " SUCCESS: {shown} is valid prometheus config file syntax\n"
+    ));
+    (out, true)
 }

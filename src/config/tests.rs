@@ -189,11 +189,22 @@ fn check_report_reads_like_promtool() {
         out.starts_with(&format!("Checking {}\n", good.display())),
         "{out}"
     );
-    assert!(out.contains(" SUCCESS: 1 rule files found\n"));
+    // `rules/*.yml` matches nothing next to the file: promtool prints no count then.
+    assert!(!out.contains("rule files found"), "{out}");
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/a.yml"), "groups: []\n").unwrap();
+    let (out, ok) = check_config_report(&good);
+    assert!(ok);
+    assert!(out.contains("\n  SUCCESS: 1 rule files found\n"), "{out}");
     assert!(
         out.ends_with(" is valid prometheus config file syntax\n"),
         "{out}"
     );
+    let missing = dir.path().join("missing.yml");
+    std::fs::write(&missing, "rule_files: [nope.yml]\n").unwrap();
+    let (out, ok) = check_config_report(&missing);
+    assert!(!ok);
+    assert!(out.contains("does not point to an existing file"), "{out}");
     let bad = dir.path().join("bad.yml");
     std::fs::write(&bad, "scrape_configs:\n  - job_nam: x\n").unwrap();
     let (out, ok) = check_config_report(&bad);
