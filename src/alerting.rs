@@ -29,8 +29,8 @@ pub struct Alerting {
 impl Alerting {
     /// Builds the notifier (Alertmanagers from `alerting.alertmanagers` static configs) and
     /// the rule manager, and loads `rule_files` and `slo_files`. Rule-file and SLO-file
-    /// errors are returned but the manager is still returned (running no groups, no SLOs)
-    /// so the server can start, as Prometheus does when rules fail to load at startup.
+    /// errors are returned together with the (empty) manager; the server then stops it and
+    /// refuses to start, as Prometheus does when rules fail to load at startup.
     pub async fn start(
         db: Arc<Db>,
         cfg: &Config,

@@ -290,9 +290,22 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         )
         .await;
         if let Err(errs) = loaded {
-            for e in errs {
-                tracing::error!(error = %e, "loading rule files failed; no rules are evaluated");
+            // As Prometheus: rule or SLO files that do not load stop startup.
+            for e in &errs {
+                tracing::error!(error = %e, "loading rule files failed");
             }
+            alerting.stop().await;
+            scrape.stop().await;
+            tokio::task::spawn_blocking(move || db.close()).await??;
+            anyhow::bail!(
+                "error loading config from {:?}: {} rule or SLO file error(s), first: {}",
+                cli.config_file
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "the embedded default config".into()),
+                errs.len(),
+                errs.first().map(String::as_str).unwrap_or("")
+            );
         }
         let alerting = Arc::new(alerting);
         let _ = state.alerting.set(alerting.clone());

@@ -545,3 +545,51 @@ mod manager {
         assert!(errs[0].starts_with("x.yaml: generated rules: "), "{errs:?}");
     }
 }
+
+/// As Prometheus: a rule file or SLO file that does not load at startup stops the server
+/// with an error naming the problem (reloads, in contrast, keep the old rules).
+#[test]
+fn broken_rule_or_slo_file_at_startup_stops_the_server() {
+    for (rules, slo) in [
+        (
+            "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up(\n",
+            None,
+        ),
+        (
+            RULES,
+            Some("version: vigil/v1\nservice: checkout\nslos: [{name: a}]\n"),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("vigil.yml"), CONFIG).unwrap();
+        std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
+        std::fs::create_dir(dir.path().join("slos")).unwrap();
+        match slo {
+            Some(text) => std::fs::write(dir.path().join(SLO_PATH), text).unwrap(),
+            None => {
+                std::fs::copy(data("slo/checkout.slo.yaml"), dir.path().join(SLO_PATH)).unwrap();
+            }
+        }
+        let out = common::vigil()
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("vigil.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("error loading config from"), "{err}");
+        let what = if slo.is_some() {
+            "checkout.yaml"
+        } else {
+            "rules.yml"
+        };
+        assert!(err.contains(what), "{err}");
+    }
+}
