@@ -129,20 +129,17 @@ impl Alerting {
 
 /// The rule files matched by the config's `rule_files` patterns, sorted and deduplicated.
 pub fn rule_files(cfg: &Config) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = cfg
-        .rule_files
-        .iter()
-        .flat_map(|p| crate::scrape::discovery::expand_pattern(p))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+    expand_patterns(&cfg.rule_files)
 }
 
 /// The SLO files matched by the config's `slo_files` patterns, sorted and deduplicated.
 pub fn slo_files(cfg: &Config) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = cfg
-        .slo_files
+    expand_patterns(&cfg.slo_files)
+}
+
+/// The files matched by `patterns`, sorted and deduplicated.
+fn expand_patterns(patterns: &[String]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = patterns
         .iter()
         .flat_map(|p| crate::scrape::discovery::expand_pattern(p))
         .collect();

@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
@@ -391,15 +393,7 @@ fn reports_agree(a: &str, b: &str) -> bool {
 }
 
 fn promtool() -> Option<PathBuf> {
-    let p = PathBuf::from("/usr/bin/promtool");
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("VIGIL_REQUIRE_INTEROP").as_deref() == Ok("1") {
-        panic!("promtool not found and VIGIL_REQUIRE_INTEROP=1");
-    }
-    eprintln!("skipping: promtool not on PATH (set VIGIL_REQUIRE_INTEROP=1 to require it)");
-    None
+    common::interop_bin("promtool")
 }
 
 #[test]

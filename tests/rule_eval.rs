@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -394,15 +396,7 @@ tests:
 }
 
 fn promtool() -> Option<PathBuf> {
-    let p = PathBuf::from("/usr/bin/promtool");
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("VIGIL_REQUIRE_INTEROP").as_deref() == Ok("1") {
-        panic!("promtool not found and VIGIL_REQUIRE_INTEROP=1");
-    }
-    eprintln!("skipping: promtool not on PATH (set VIGIL_REQUIRE_INTEROP=1 to require it)");
-    None
+    common::interop_bin("promtool")
 }
 
 /// Files promtool 2.42 understands (no fuzzy_compare/start_timestamp/histogram fields):

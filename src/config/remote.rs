@@ -195,43 +195,12 @@ impl AlertmanagerConfig {
                 ));
             }
         }
-        let bearer = !self.bearer_token.is_empty() || !self.bearer_token_file.is_empty();
-        if !self.bearer_token.is_empty() && !self.bearer_token_file.is_empty() {
-            return Err(
-                "at most one of bearer_token & bearer_token_file must be configured".into(),
-            );
-        }
-        if self.basic_auth.is_some() && (bearer || self.authorization.is_some()) {
-            return Err("at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured".into());
-        }
-        if let Some(b) = &self.basic_auth {
-            if !b.username.is_empty() && !b.username_file.is_empty() {
-                return Err(
-                    "at most one of basic_auth username & username_file must be configured".into(),
-                );
-            }
-            if !b.password.is_empty() && !b.password_file.is_empty() {
-                return Err(
-                    "at most one of basic_auth password & password_file must be configured".into(),
-                );
-            }
-        }
-        if let Some(a) = &self.authorization {
-            if bearer {
-                return Err(
-                    "authorization is not compatible with bearer_token & bearer_token_file".into(),
-                );
-            }
-            if !a.credentials.is_empty() && !a.credentials_file.is_empty() {
-                return Err("at most one of authorization credentials & credentials_file must be configured".into());
-            }
-            if a.auth_type.eq_ignore_ascii_case("basic") {
-                return Err(
-                    r#"authorization type cannot be set to "basic", use "basic_auth" instead"#
-                        .into(),
-                );
-            }
-        }
+        super::scrape::validate_http_auth(
+            self.basic_auth.as_ref(),
+            self.authorization.as_ref(),
+            &self.bearer_token,
+            &self.bearer_token_file,
+        )?;
         for r in &self.relabel_configs {
             r.validate()
                 .map_err(|e| format!("alertmanagers relabel_configs: {e}"))?;

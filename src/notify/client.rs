@@ -16,7 +16,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::payload::base64_encode;
 use super::set::{AlertmanagerTarget, HttpAuth};
 use crate::config::scrape::TlsConfig;
 use crate::scrape::tls::TlsClient;
@@ -149,35 +148,14 @@ where
     }
 }
 
-/// The inline secret, or the trimmed contents of `file` when one is named.
-fn read_secret(inline: &str, file: &str) -> Result<String, String> {
-    if file.is_empty() {
-        return Ok(inline.to_owned());
-    }
-    std::fs::read_to_string(file)
-        .map(|s| s.trim().to_owned())
-        .map_err(|e| format!("unable to read {file}: {e}"))
-}
-
 /// The `Authorization` header value for `auth`, if it has credentials.
 pub fn authorization_header(auth: &HttpAuth) -> Result<Option<String>, String> {
-    if let Some(b) = &auth.basic_auth {
-        let user = read_secret(&b.username, &b.username_file)?;
-        let pass = read_secret(&b.password, &b.password_file)?;
-        return Ok(Some(format!(
-            "Basic {}",
-            base64_encode(format!("{user}:{pass}").as_bytes())
-        )));
-    }
-    if let Some(a) = &auth.authorization {
-        let cred = read_secret(&a.credentials, &a.credentials_file)?;
-        return Ok(Some(format!("{} {cred}", a.auth_type)));
-    }
-    if !auth.bearer_token.is_empty() || !auth.bearer_token_file.is_empty() {
-        let cred = read_secret(&auth.bearer_token, &auth.bearer_token_file)?;
-        return Ok(Some(format!("Bearer {cred}")));
-    }
-    Ok(None)
+    crate::scrape::http::credentials_header(
+        auth.basic_auth.as_ref(),
+        auth.authorization.as_ref(),
+        &auth.bearer_token,
+        &auth.bearer_token_file,
+    )
 }
 
 #[cfg(test)]

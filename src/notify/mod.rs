@@ -29,7 +29,7 @@ use crate::scrape::relabel::process_builder;
 use vigil_storage::LabelsBuilder;
 
 pub use client::{authorization_header, AmClient, PostError};
-pub use payload::{alerts_payload, base64_encode};
+pub use payload::alerts_payload;
 pub use set::{
     alerts_path, AlertmanagerSet, AlertmanagerTarget, ApiVersion, HttpAuth, ADDRESS_LABEL,
     ALERTS_PATH_LABEL, DEFAULT_SCHEME, DEFAULT_TIMEOUT, SCHEME_LABEL,

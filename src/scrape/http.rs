@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 
 use super::target::Target;
 use super::tls::TlsClient;
+use crate::config::scrape::{Authorization, BasicAuth};
 use crate::config::ScrapeConfig;
 
 /// Media type of each scrape protocol Vigil can parse, by its configuration name.
@@ -74,7 +75,7 @@ pub struct ScrapeBody {
 }
 
 /// A minimal standard base64 encoder for the basic-auth header.
-fn base64(input: &[u8]) -> String {
+pub fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
@@ -107,7 +108,24 @@ fn read_secret(inline: &str, file: &str) -> Result<String, String> {
 /// The `Authorization` header value for a job, if it has credentials. Files are read at
 /// every scrape, as Prometheus does, so rotated secrets are picked up.
 pub fn authorization_header(cfg: &ScrapeConfig) -> Result<Option<String>, String> {
-    if let Some(b) = &cfg.basic_auth {
+    credentials_header(
+        cfg.basic_auth.as_ref(),
+        cfg.authorization.as_ref(),
+        &cfg.bearer_token,
+        &cfg.bearer_token_file,
+    )
+}
+
+/// The `Authorization` header value for an HTTP client's credentials (basic auth first,
+/// then `authorization`, then the legacy bearer token), reading secret files now. Shared by
+/// scraping and the Alertmanager notifier.
+pub fn credentials_header(
+    basic_auth: Option<&BasicAuth>,
+    authorization: Option<&Authorization>,
+    bearer_token: &str,
+    bearer_token_file: &str,
+) -> Result<Option<String>, String> {
+    if let Some(b) = basic_auth {
         let user = read_secret(&b.username, &b.username_file)?;
         let pass = read_secret(&b.password, &b.password_file)?;
         return Ok(Some(format!(
@@ -115,12 +133,12 @@ pub fn authorization_header(cfg: &ScrapeConfig) -> Result<Option<String>, String
             base64(format!("{user}:{pass}").as_bytes())
         )));
     }
-    if let Some(a) = &cfg.authorization {
+    if let Some(a) = authorization {
         let cred = read_secret(&a.credentials, &a.credentials_file)?;
         return Ok(Some(format!("{} {cred}", a.auth_type)));
     }
-    if !cfg.bearer_token.is_empty() || !cfg.bearer_token_file.is_empty() {
-        let cred = read_secret(&cfg.bearer_token, &cfg.bearer_token_file)?;
+    if !bearer_token.is_empty() || !bearer_token_file.is_empty() {
+        let cred = read_secret(bearer_token, bearer_token_file)?;
         return Ok(Some(format!("Bearer {cred}")));
     }
     Ok(None)
