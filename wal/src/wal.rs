@@ -167,6 +167,41 @@ impl Wal {
         }
     }
 
+    /// Appends `records` and hands them to the operating system without waiting for an
+    /// fsync: they survive a crash of the process but not of the machine until the next
+    /// synced [`Wal::log`] (which fsyncs the same segment) or segment cut. For data that is
+    /// recomputed anyway, such as recording-rule outputs: Prometheus never fsyncs those
+    /// either. The records of one call stay together and in order.
+    pub fn log_unsynced(&self, records: &[&[u8]]) -> Result<()> {
+        if let Some(r) = records
+            .iter()
+            .find(|r| r.len() as u64 > self.record_capacity)
+        {
+            return Err(Error::RecordTooLarge(r.len()));
+        }
+        self.check_poisoned()?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.writer.lock();
+        let result = records
+            .iter()
+            .try_for_each(|r| w.append(r))
+            .and_then(|()| w.flush());
+        match result {
+            Ok(()) => {
+                Counters::add(&self.counters.records_written, records.len() as u64);
+                Ok(())
+            }
+            Err(e) => {
+                drop(w);
+                tracing::error!(error = %e, "WAL write failed; WAL is now poisoned");
+                self.poison(&e);
+                Err(e)
+            }
+        }
+    }
+
     /// Writes one batch and fsyncs it. Called by the leader only.
     fn write_batch(&self, data: &[u8], ends: &[usize]) -> Result<()> {
         let mut w = self.writer.lock();
@@ -336,6 +371,42 @@ mod tests {
             .filter(|r| matches!(r, Err(Error::Poisoned(_))))
             .count();
         assert_eq!((io, poisoned), (1, 3), "{results:?}");
+    }
+
+    #[test]
+    fn unsynced_records_are_readable_without_close_and_interleave_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), small_opts()).unwrap();
+        wal.log(&[b"synced-1"]).unwrap();
+        wal.log_unsynced(&[b"rule-1", b"rule-2"]).unwrap();
+        wal.log(&[b"synced-2"]).unwrap();
+        // Larger than a page: fragmented, still handed to the file at once.
+        let big = vec![7u8; 3 * crate::PAGE_SIZE];
+        wal.log_unsynced(&[&big]).unwrap();
+        assert_eq!(wal.stats().group_commits, 2);
+        // A reader sees everything without the WAL being closed or synced again (the
+        // process could be killed here: the bytes are in the file).
+        let mut r = Reader::open(dir.path(), 0, None).unwrap();
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        while r.next_record(&mut buf).unwrap() {
+            got.push(buf.clone());
+        }
+        let want: Vec<Vec<u8>> = vec![
+            b"synced-1".to_vec(),
+            b"rule-1".to_vec(),
+            b"rule-2".to_vec(),
+            b"synced-2".to_vec(),
+            big,
+        ];
+        assert_eq!(got, want);
+        assert!(matches!(
+            wal.log_unsynced(&[&vec![0u8; 5 * crate::PAGE_SIZE]]),
+            Err(Error::RecordTooLarge(_))
+        ));
+        wal.inject_write_failure();
+        assert!(wal.log_unsynced(&[b"x"]).is_err());
+        assert!(matches!(wal.log(&[b"y"]), Err(Error::Poisoned(_))));
     }
 
     #[test]

@@ -227,6 +227,11 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// Hands everything buffered to the file without an fsync.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        self.write_out()
+    }
+
     /// Writes everything buffered and fsyncs the segment.
     pub(crate) fn sync(&mut self) -> Result<()> {
         self.write_out()?;
