@@ -128,7 +128,7 @@ fn take_snapshot(state: &AppState, dir: &Path, skip_head: bool) -> Result<(), St
     let mut series = Vec::with_capacity(ids.len() as usize);
     for id in ids.iter() {
         if let Some(d) = head
-            .series_data(id, mint, maxt)
+            .series_data(id, mint, maxt, vigil_storage::head::SEE_ALL)
             .map_err(|e| e.to_string())?
         {
             let deleted = head.tombstones_for(u64::from(id));

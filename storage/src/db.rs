@@ -510,7 +510,8 @@ impl Db {
     }
 }
 
-/// Series of the head matching `matchers` with data in `[mint, maxt]`, sorted by labels.
+/// Series of the head matching `matchers` with data in `[mint, maxt]`, sorted by labels,
+/// including every commit (for compaction).
 fn head_select(head: &Head, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
     head.select(matchers, mint, maxt)
 }
@@ -592,6 +593,8 @@ pub struct DbQuerier<'a> {
     blocks: Vec<Arc<Block>>,
     mint: i64,
     maxt: i64,
+    /// Head commits this querier may see (taken when it was created).
+    snapshot: u64,
 }
 
 impl Queryable for Db {
@@ -616,7 +619,14 @@ impl<'a> DbQuerier<'a> {
                 .collect(),
             mint,
             maxt,
+            snapshot: head.isolation_snapshot(),
         }
+    }
+
+    /// Head series matching `matchers` as of this querier's isolation snapshot.
+    fn head_select(&self, matchers: &[Matcher]) -> Result<Vec<Series>> {
+        self.head
+            .select_isolated(matchers, self.mint, self.maxt, self.snapshot)
     }
 
     fn head_in_range(&self) -> bool {
@@ -633,7 +643,7 @@ impl Querier for DbQuerier<'_> {
             sources.push(b.select(matchers, self.mint, self.maxt)?);
         }
         if self.head_in_range() {
-            sources.push(head_select(self.head, matchers, self.mint, self.maxt)?);
+            sources.push(self.head_select(matchers)?);
         }
         Ok(merge_series(sources))
     }
@@ -647,7 +657,7 @@ impl Querier for DbQuerier<'_> {
             if matchers.is_empty() {
                 set.extend(self.head.label_names());
             } else {
-                for s in head_select(self.head, matchers, self.mint, self.maxt)? {
+                for s in self.head_select(matchers)? {
                     set.extend(s.labels.iter().map(|l| l.name.to_string()));
                 }
             }
@@ -664,7 +674,7 @@ impl Querier for DbQuerier<'_> {
             if matchers.is_empty() {
                 set.extend(crate::index::PostingsSource::label_values(self.head, name)?);
             } else {
-                for s in head_select(self.head, matchers, self.mint, self.maxt)? {
+                for s in self.head_select(matchers)? {
                     if let Some(v) = s.labels.get(name) {
                         set.insert(v.to_string());
                     }

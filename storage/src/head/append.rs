@@ -162,8 +162,12 @@ impl Appender {
         let head = self.head.clone();
         let mut stats = CommitStats::default();
         let range = head.opts.chunk_range_ms;
+        // Readers see this commit's samples only once all of them are in (isolation).
+        let applying = head.isolation.begin();
         for (s, smp) in self.sample_series.iter().zip(&self.samples) {
             let mut d = s.data.lock();
+            let last_t = d.last_t;
+            d.commits.record(applying.id, last_t);
             let out = d.append(s.series_ref, smp.t, smp.v, range, &head.chunk_writer);
             if d.pending_t <= smp.t {
                 d.pending_t = i64::MIN;
@@ -179,6 +183,7 @@ impl Appender {
                 AppendOutcome::Rejected => stats.out_of_order += 1,
             }
         }
+        drop(applying);
         if stats.appended > 0 {
             head.update_time_bounds(self.min_t);
             head.update_time_bounds(self.max_t);

@@ -10,6 +10,7 @@
 
 mod append;
 mod cardinality;
+mod isolation;
 mod read;
 mod replay;
 mod series;
@@ -31,6 +32,7 @@ use crate::record::RefMetadata;
 pub use append::now_ms;
 pub use append::{Appender, CommitStats};
 pub use cardinality::CardinalityStats;
+pub use isolation::SEE_ALL;
 pub use read::HeadSeriesData;
 pub use replay::ReplayStats;
 pub(crate) use series::MemSeries;
@@ -161,6 +163,8 @@ pub struct Head {
     tombstones: RwLock<HashMap<u64, Vec<(i64, i64)>>>,
     /// Set by `Db::close`: commits fail with `Error::Closed` afterwards.
     closed: std::sync::atomic::AtomicBool,
+    /// Commit ordering for read isolation (no query sees part of a commit).
+    pub(crate) isolation: isolation::Isolation,
     pub stats: HeadStats,
 }
 
@@ -204,8 +208,15 @@ impl Head {
             wal: std::sync::OnceLock::new(),
             tombstones: RwLock::new(HashMap::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
+            isolation: isolation::Isolation::default(),
             stats: HeadStats::default(),
         })
+    }
+
+    /// The isolation snapshot for a reader created now: it sees every commit that has
+    /// finished and nothing of one still applying (pass it to [`Head::select`]).
+    pub fn isolation_snapshot(&self) -> u64 {
+        self.isolation.snapshot()
     }
 
     /// The head's options.

@@ -16,6 +16,9 @@ use crate::querier::{ChunkData, Series};
 pub struct HeadSeriesData {
     pub labels: Labels,
     pub chunks: Vec<ChunkData>,
+    /// The queried range's end, lowered to hide samples of commits after the reader's
+    /// isolation snapshot; samples after it must not be read.
+    pub maxt: i64,
 }
 
 impl PostingsSource for Head {
@@ -62,15 +65,28 @@ impl Head {
         self.series_by_ref(u64::from(id)).map(|s| s.labels.clone())
     }
 
-    /// The labels and the chunks of series `id` that overlap `[mint, maxt]`; None when the
-    /// series is gone or has no data in the range.
-    pub fn series_data(&self, id: u32, mint: i64, maxt: i64) -> Result<Option<HeadSeriesData>> {
+    /// The labels and the chunks of series `id` that overlap `[mint, maxt]` as a reader
+    /// with isolation `snapshot` sees them ([`crate::head::SEE_ALL`]: every commit); None
+    /// when the series is gone or has no visible data in the range.
+    pub fn series_data(
+        &self,
+        id: u32,
+        mint: i64,
+        mut maxt: i64,
+        snapshot: u64,
+    ) -> Result<Option<HeadSeriesData>> {
         let Some(s) = self.series_by_ref(u64::from(id)) else {
             return Ok(None);
         };
         let mut chunks = Vec::new();
         {
             let d = s.data.lock();
+            if let Some(t) = d.commits.visible_max_t(snapshot) {
+                maxt = maxt.min(t);
+            }
+            if maxt < mint {
+                return Ok(None);
+            }
             for c in &d.mmapped {
                 if c.max_time < mint || c.min_time > maxt {
                     continue;
@@ -98,22 +114,36 @@ impl Head {
         Ok(Some(HeadSeriesData {
             labels: s.labels.clone(),
             chunks,
+            maxt,
         }))
     }
 
-    /// Series matching `matchers` with data in `[mint, maxt]`, sorted by labels.
+    /// Series matching `matchers` with data in `[mint, maxt]`, sorted by labels, with every
+    /// commit visible (compaction, tools).
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+        self.select_isolated(matchers, mint, maxt, super::SEE_ALL)
+    }
+
+    /// Like [`Head::select`], but as of isolation `snapshot` (from
+    /// [`Head::isolation_snapshot`]): samples of commits after it are hidden.
+    pub fn select_isolated(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        snapshot: u64,
+    ) -> Result<Vec<Series>> {
         let ids = postings_for_matchers(self, matchers)?;
         let any_tombstones = !self.tombstones.read().is_empty();
         let mut out = Vec::with_capacity(ids.len() as usize);
         for id in ids.iter() {
-            if let Some(d) = self.series_data(id, mint, maxt)? {
+            if let Some(d) = self.series_data(id, mint, maxt, snapshot)? {
                 let deleted = if any_tombstones {
                     self.tombstones_for(u64::from(id))
                 } else {
                     Vec::new()
                 };
-                out.push(Series::new(d.labels, d.chunks, deleted, mint, maxt));
+                out.push(Series::new(d.labels, d.chunks, deleted, mint, d.maxt));
             }
         }
         // Stable sort: postings (creation) order is often nearly sorted, which it exploits.

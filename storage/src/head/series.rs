@@ -12,6 +12,8 @@ use crate::chunks::HeadChunkWriter;
 use crate::error::{Error, Result};
 use crate::labels::Labels;
 
+use super::isolation::CommitRing;
+
 /// The number of samples a chunk aims for (Prometheus' default `samplesPerChunk`).
 pub const SAMPLES_PER_CHUNK: u16 = 120;
 
@@ -85,6 +87,8 @@ pub(crate) struct SeriesData {
     /// Set when garbage collection removed the series from the head's maps: appenders
     /// holding it must look the series up again.
     pub removed: bool,
+    /// The last commits that appended here, for read isolation.
+    pub commits: CommitRing,
 }
 
 /// A head series.
@@ -118,6 +122,7 @@ impl MemSeries {
                 last_v_bits: 0,
                 pending_t: i64::MIN,
                 removed: false,
+                commits: CommitRing::default(),
             }),
         }
     }
