@@ -76,7 +76,9 @@ impl RuleStore for Db {
                 }
             }
         }
-        app.commit().map_err(|e| e.to_string())?;
+        // Rule outputs are recomputed, so they do not wait for an fsync (as in Prometheus);
+        // they reach the disk with the next synced commit, segment cut or shutdown.
+        app.commit_unsynced().map_err(|e| e.to_string())?;
         Ok(dropped)
     }
 }

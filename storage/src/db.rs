@@ -503,6 +503,10 @@ impl Db {
     pub fn close(&self) -> Result<()> {
         let _g = self.compact_lock.lock();
         self.head.close();
+        if let Some(wal) = self.head.wal() {
+            // Unsynced commits (rule outputs) become durable now.
+            wal.sync()?;
+        }
         self.head.chunk_writer.lock().sync()?;
         // Release the directory lock: another Db (or process) may open it now.
         self.lock_file.lock().take();

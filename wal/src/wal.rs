@@ -202,6 +202,13 @@ impl Wal {
         }
     }
 
+    /// Fsyncs what [`Wal::log_unsynced`] wrote (a clean shutdown calls this).
+    pub fn sync(&self) -> Result<()> {
+        self.check_poisoned()?;
+        let mut w = self.writer.lock();
+        w.sync().inspect_err(|e| self.poison(e))
+    }
+
     /// Writes one batch and fsyncs it. Called by the leader only.
     fn write_batch(&self, data: &[u8], ends: &[usize]) -> Result<()> {
         let mut w = self.writer.lock();

@@ -154,11 +154,24 @@ impl Appender {
     }
 
     /// Logs everything to the WAL (fsynced), then makes it visible.
-    pub fn commit(mut self) -> Result<CommitStats> {
+    pub fn commit(self) -> Result<CommitStats> {
+        self.commit_with(true)
+    }
+
+    /// Like [`Appender::commit`], but does not wait for the WAL fsync: the records are in
+    /// the segment file (they survive the process being killed) and become durable with
+    /// the next synced commit or segment cut. For data that is recomputed anyway —
+    /// recording-rule and `ALERTS` outputs, which Prometheus never fsyncs either — so a rule
+    /// group of thousands of rules does not wait for thousands of fsyncs.
+    pub fn commit_unsynced(self) -> Result<CommitStats> {
+        self.commit_with(false)
+    }
+
+    fn commit_with(mut self, sync: bool) -> Result<CommitStats> {
         if self.head.is_closed() {
             return Err(Error::Closed("the database was closed".into()));
         }
-        self.log(true)?;
+        self.log_with(true, sync)?;
         let head = self.head.clone();
         let mut stats = CommitStats::default();
         let range = head.opts.chunk_range_ms;
@@ -216,6 +229,11 @@ impl Appender {
     /// Writes series records (for series not yet logged), then samples and metadata, as one
     /// WAL batch. `with_samples` false logs series only.
     fn log(&mut self, with_samples: bool) -> Result<()> {
+        self.log_with(with_samples, true)
+    }
+
+    /// `log`, waiting for the fsync only when `sync`.
+    fn log_with(&mut self, with_samples: bool, sync: bool) -> Result<()> {
         let Some(wal) = self.head.wal().cloned() else {
             self.mark_logged();
             return Ok(());
@@ -247,7 +265,11 @@ impl Appender {
             return Ok(());
         }
         let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
-        let res = wal.log(&refs);
+        let res = if sync {
+            wal.log(&refs)
+        } else {
+            wal.log_unsynced(&refs)
+        };
         if let Err(e) = res {
             for s in &self.sample_series {
                 s.data.lock().pending_t = i64::MIN;
