@@ -244,15 +244,17 @@ async fn series_that_disappear_get_stale_markers_and_explicit_timestamps_never_d
     );
     assert!(status[0].last_scrape_ms.is_some());
 
-    // Removing the job marks every series of the target stale, `up` included.
+    // Removing the job marks every series of the target stale, `up` included: as in
+    // Prometheus at the time of the next scrape that would have been, written about two
+    // intervals later (see `removed_targets_are_marked_stale_later_unless_shutting_down`).
     mgr.apply_config(&config("")).await;
-    for name in ["a", "c", "up", "scrape_duration_seconds"] {
-        assert!(
-            last_value(&db, name, &[]).is_some_and(is_stale_nan),
-            "{name} is stale after its target went away"
-        );
-    }
     assert!(mgr.active_targets().is_empty());
+    for name in ["a", "c", "up", "scrape_duration_seconds"] {
+        wait_for(&format!("{name} stale after its target went away"), || {
+            last_value(&db, name, &[]).is_some_and(is_stale_nan)
+        })
+        .await;
+    }
     db.close().unwrap();
 }
 
@@ -469,7 +471,10 @@ async fn file_sd_and_reload_add_and_remove_targets() {
     .unwrap();
     reloader.reload().await.unwrap();
     assert_eq!(mgr.pools(), vec!["g".to_string()]);
-    assert!(last_value(&db, "x", &[("job", "f")]).is_some_and(is_stale_nan));
+    wait_for("job f stale", || {
+        last_value(&db, "x", &[("job", "f")]).is_some_and(is_stale_nan)
+    })
+    .await;
     wait_for("job g scraped", || {
         last_value(&db, "x", &[("job", "g")]) == Some(1.0)
     })
@@ -520,5 +525,92 @@ async fn scrapes_a_real_node_exporter() {
     let _ = child.kill();
     let _ = child.wait();
     outcome.unwrap();
+    db.close().unwrap();
+}
+
+/// As Prometheus: a shutdown writes no stale markers (the server presumably restarts where
+/// it was), and a target removed shortly before a shutdown is not marked stale either,
+/// because its markers wait for two more scrape intervals.
+#[tokio::test]
+async fn removed_targets_are_marked_stale_later_unless_shutting_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path());
+    let target = TestServer::start(Page::text("a 1\n")).await;
+    let inst = target.instance();
+    let slow = |name: &str| {
+        format!(
+            "  - job_name: {name}\n    scrape_interval: 5s\n    scrape_timeout: 1s\n    \
+             static_configs:\n      - targets: ['{inst}']\n        labels: {{j: {name}}}\n"
+        )
+    };
+    let mgr = ScrapeManager::new(db.clone());
+    mgr.apply_config(&config(&format!(
+        "scrape_configs:\n{}{}",
+        slow("gone"),
+        slow("kept")
+    )))
+    .await;
+    for j in ["gone", "kept"] {
+        wait_for(&format!("{j} scraped"), || {
+            last_value(&db, "up", &[("j", j)]) == Some(1.0)
+        })
+        .await;
+    }
+    // "gone" is removed; its markers are due only after about two 5s intervals.
+    mgr.apply_config(&config(&format!("scrape_configs:\n{}", slow("kept"))))
+        .await;
+    // Shutting down now (stop returns once every loop, also the waiting one, has ended).
+    mgr.stop().await;
+    for j in ["gone", "kept"] {
+        assert_eq!(last_value(&db, "up", &[("j", j)]), Some(1.0), "{j}");
+        assert_eq!(last_value(&db, "a", &[("j", j)]), Some(1.0), "{j}");
+    }
+    db.close().unwrap();
+}
+
+/// Timestamps and values of `up` for a job label `j`.
+fn up_samples(db: &Db, j: &str) -> Vec<(i64, f64)> {
+    let m = vec![Matcher::equal("__name__", "up"), Matcher::equal("j", j)];
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    let s = q.select(&m).unwrap();
+    s.first()
+        .map(|s| s.samples().unwrap().iter().map(|x| (x.t, x.v)).collect())
+        .unwrap_or_default()
+}
+
+/// A removed target's stale markers carry the time of the scrape that would have come
+/// next (Prometheus' end-of-run staleness), not the time of the removal.
+#[tokio::test]
+async fn end_of_run_stale_markers_are_stamped_at_the_next_scrape_time() {
+    const INTERVAL_MS: i64 = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path());
+    let target = TestServer::start(Page::text("a 1\n")).await;
+    let inst = target.instance();
+    let cfg = format!(
+        "scrape_configs:\n  - job_name: t\n    scrape_interval: 2s\n    scrape_timeout: 1s\n    \
+         static_configs:\n      - targets: ['{inst}']\n        labels: {{j: t}}\n"
+    );
+    let mgr = ScrapeManager::new(db.clone());
+    mgr.apply_config(&config(&cfg)).await;
+    wait_for("two scrapes", || up_samples(&db, "t").len() >= 2).await;
+    // Remove the target right after a fresh scrape.
+    let n = up_samples(&db, "t").len();
+    wait_for("a fresh scrape", || up_samples(&db, "t").len() > n).await;
+    let last = *up_samples(&db, "t").last().unwrap();
+    mgr.apply_config(&config("")).await;
+    wait_for("the stale marker", || {
+        up_samples(&db, "t")
+            .last()
+            .is_some_and(|(_, v)| is_stale_nan(*v))
+    })
+    .await;
+    let marker = *up_samples(&db, "t").last().unwrap();
+    assert!(
+        marker.0 - last.0 >= INTERVAL_MS / 2,
+        "marker at +{} ms after the last scrape, want about one interval",
+        marker.0 - last.0
+    );
+    mgr.stop().await;
     db.close().unwrap();
 }

@@ -65,7 +65,14 @@ struct PoolShared {
     inherited: parking_lot::Mutex<Option<HashMap<u64, LoopState>>>,
     active: parking_lot::Mutex<Vec<Arc<LiveTarget>>>,
     dropped: parking_lot::Mutex<Vec<DroppedTarget>>,
+    /// True once the server shuts down (loops then write no stale markers).
+    shutdown: watch::Receiver<bool>,
+    /// Loops of removed targets still waiting to write their stale markers.
+    ending: Ending,
 }
+
+/// Loops stopped with [`StopMode::Stale`] that have not finished yet; shutdown awaits them.
+type Ending = Arc<parking_lot::Mutex<Vec<JoinHandle<LoopState>>>>;
 
 struct Pool {
     shared: Arc<PoolShared>,
@@ -77,6 +84,8 @@ pub struct ScrapeManager {
     db: Arc<Db>,
     pools: parking_lot::Mutex<BTreeMap<String, Pool>>,
     apply_lock: tokio::sync::Mutex<u64>,
+    shutdown: watch::Sender<bool>,
+    ending: Ending,
 }
 
 /// The offset seed from the external labels, so that replicas with different external labels
@@ -129,6 +138,7 @@ impl PoolShared {
                 self.cfg.clone(),
                 state,
                 self.seed,
+                self.shutdown.clone(),
             );
             let join = tokio::spawn(lp.run(rx));
             loops.insert(
@@ -149,7 +159,7 @@ impl PoolShared {
             .copied()
             .collect();
         let stopping: Vec<LoopHandle> = gone.iter().filter_map(|h| loops.remove(h)).collect();
-        stop_loops(stopping, StopMode::Stale).await;
+        stop_loops(stopping, StopMode::Stale, &self.ending).await;
         let mut active: Vec<Arc<LiveTarget>> = loops.values().map(|l| l.live.clone()).collect();
         active.sort_by(|a, b| a.target.labels.cmp(&b.target.labels));
         *self.active.lock() = active;
@@ -216,9 +226,22 @@ impl PoolShared {
     }
 }
 
-async fn stop_loops(handles: Vec<LoopHandle>, mode: StopMode) -> HashMap<u64, LoopState> {
+/// Stops loops. With [`StopMode::Stale`] they finish on their own (writing stale markers
+/// about two intervals later, unless the server shuts down first): their handles go to
+/// `ending` and no state is returned.
+async fn stop_loops(
+    handles: Vec<LoopHandle>,
+    mode: StopMode,
+    ending: &Ending,
+) -> HashMap<u64, LoopState> {
     for h in &handles {
         let _ = h.stop.send(Some(mode));
+    }
+    if mode == StopMode::Stale {
+        let mut e = ending.lock();
+        e.retain(|j| !j.is_finished());
+        e.extend(handles.into_iter().map(|h| h.join));
+        return HashMap::new();
     }
     let mut out = HashMap::new();
     for h in handles {
@@ -239,6 +262,8 @@ impl Pool {
         cfg: ScrapeConfig,
         seed: u64,
         inherited: HashMap<u64, LoopState>,
+        shutdown: watch::Receiver<bool>,
+        ending: Ending,
     ) -> Pool {
         let shared = Arc::new(PoolShared {
             db,
@@ -247,6 +272,8 @@ impl Pool {
             loops: tokio::sync::Mutex::new(HashMap::new()),
             inherited: parking_lot::Mutex::new(Some(inherited)),
             active: parking_lot::Mutex::new(Vec::new()),
+            shutdown,
+            ending,
             dropped: parking_lot::Mutex::new(Vec::new()),
         });
         let discovery = tokio::spawn(shared.clone().discover());
@@ -265,7 +292,7 @@ impl Pool {
             .drain()
             .map(|(_, h)| h)
             .collect();
-        let states = stop_loops(handles, mode).await;
+        let states = stop_loops(handles, mode, &self.shared.ending).await;
         self.shared.active.lock().clear();
         states
     }
@@ -278,6 +305,8 @@ impl ScrapeManager {
             db,
             pools: parking_lot::Mutex::new(BTreeMap::new()),
             apply_lock: tokio::sync::Mutex::new(0),
+            shutdown: watch::channel(false).0,
+            ending: Ending::default(),
         })
     }
 
@@ -307,7 +336,17 @@ impl ScrapeManager {
                         }
                         states.clear();
                     }
-                    next.insert(job, Pool::start(self.db.clone(), c.clone(), seed, states));
+                    next.insert(
+                        job,
+                        Pool::start(
+                            self.db.clone(),
+                            c.clone(),
+                            seed,
+                            states,
+                            self.shutdown.subscribe(),
+                            self.ending.clone(),
+                        ),
+                    );
                 }
             }
         }
@@ -315,19 +354,33 @@ impl ScrapeManager {
             if !next.contains_key(&c.job_name) {
                 next.insert(
                     c.job_name.clone(),
-                    Pool::start(self.db.clone(), c.clone(), seed, HashMap::new()),
+                    Pool::start(
+                        self.db.clone(),
+                        c.clone(),
+                        seed,
+                        HashMap::new(),
+                        self.shutdown.subscribe(),
+                        self.ending.clone(),
+                    ),
                 );
             }
         }
         *self.pools.lock() = next;
     }
 
-    /// Stops every pool, writing stale markers for all scraped series.
+    /// Stops every pool for a server shutdown. As in Prometheus no stale markers are written
+    /// (the server presumably restarts where it was), and loops still waiting to mark a
+    /// removed target stale give up.
     pub async fn stop(&self) {
         let _g = self.apply_lock.lock().await;
+        self.shutdown.send_replace(true);
         let old: BTreeMap<String, Pool> = std::mem::take(&mut *self.pools.lock());
         for (_, pool) in old {
-            pool.stop(StopMode::Stale).await;
+            pool.stop(StopMode::Shutdown).await;
+        }
+        let ending: Vec<JoinHandle<LoopState>> = std::mem::take(&mut *self.ending.lock());
+        for j in ending {
+            let _ = j.await;
         }
     }
 

@@ -104,10 +104,16 @@ pub struct LiveTarget {
 /// How a loop ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopMode {
-    /// The target is gone: write stale markers for all its series.
+    /// The target is gone: write stale markers for all its series, as Prometheus does,
+    /// at the time of the next scrape that would have been, once a further interval has
+    /// passed (so a target that comes back is scraped first and the markers, then out of
+    /// order, are dropped). A server shutdown meanwhile writes none.
     Stale,
     /// The loop is replaced by one with a new configuration: hand the cache over.
     Handover,
+    /// The server is shutting down: no stale markers (Prometheus presumes it restarts
+    /// where it was).
+    Shutdown,
 }
 
 /// One cached exposed series.
@@ -257,6 +263,8 @@ pub struct ScrapeLoop {
     scraper_error: String,
     state: LoopState,
     seed: u64,
+    /// Becomes true when the server shuts down.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl ScrapeLoop {
@@ -267,6 +275,7 @@ impl ScrapeLoop {
         cfg: Arc<ScrapeConfig>,
         state: LoopState,
         seed: u64,
+        shutdown: watch::Receiver<bool>,
     ) -> ScrapeLoop {
         let (scraper, scraper_error) = match HttpScraper::new(&cfg) {
             Ok(s) => (Some(s), String::new()),
@@ -280,6 +289,7 @@ impl ScrapeLoop {
             scraper_error,
             state,
             seed,
+            shutdown,
         }
     }
 
@@ -305,8 +315,19 @@ impl ScrapeLoop {
             }
         }
         let mode = (*stop.borrow()).unwrap_or(StopMode::Stale);
-        if mode == StopMode::Stale {
-            write_end_of_run_staleness(&self.db, &mut self.state);
+        if mode == StopMode::Stale && self.state.last_scrape_ms != 0 {
+            let waited = async {
+                ticker.tick().await;
+                let stale_ts = now_ms().max(self.state.last_scrape_ms + 1);
+                ticker.tick().await;
+                tokio::time::sleep(interval / END_OF_RUN_GRACE_DIVISOR).await;
+                stale_ts
+            };
+            let mut shutdown = self.shutdown.clone();
+            tokio::select! {
+                ts = waited => write_end_of_run_staleness_at(&self.db, &mut self.state, ts),
+                _ = shutdown.wait_for(|down| *down) => {}
+            }
         }
         self.state
     }
@@ -586,13 +607,23 @@ fn report_labels(target_labels: &Labels, name: &str) -> Labels {
     lb.build()
 }
 
+/// A stopped target's stale markers wait an extra interval / this after the scrape that
+/// would have followed the next one (Prometheus' 10 %).
+const END_OF_RUN_GRACE_DIVISOR: u32 = 10;
+
 /// Stale markers for every series of a target that stops being scraped, including its
 /// report series. Stored just after the target's last scrape.
 pub fn write_end_of_run_staleness(db: &Db, st: &mut LoopState) {
+    let ts = now_ms().max(st.last_scrape_ms + 1);
+    write_end_of_run_staleness_at(db, st, ts);
+}
+
+/// [`write_end_of_run_staleness`] at timestamp `ts`. Markers older than a sample a
+/// recreated target has written since are out of order and dropped.
+pub fn write_end_of_run_staleness_at(db: &Db, st: &mut LoopState, ts: i64) {
     if st.last_scrape_ms == 0 {
         return;
     }
-    let ts = now_ms().max(st.last_scrape_ms + 1);
     let stale = stale_nan();
     let mut app = db.appender();
     for l in st.series_prev.drain() {
