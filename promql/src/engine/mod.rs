@@ -12,9 +12,11 @@ mod binop;
 pub mod error;
 mod eval;
 mod functions;
+mod group_acc;
 mod histogram;
 mod info;
 pub mod memstore;
+mod range_fn;
 mod selector;
 pub mod start_ts;
 pub mod test_engine;
@@ -412,6 +414,8 @@ fn finish_matrix(m: Vec<ESeries>) -> Result<Vec<Series>> {
     Ok(out)
 }
 
+#[cfg(test)]
+mod range_fn_tests;
 #[cfg(test)]
 mod start_ts_tests;
 #[cfg(test)]

@@ -60,6 +60,9 @@ pub mod range;
 pub mod stats;
 pub mod time;
 
+#[cfg(test)]
+mod range_indexed_tests;
+
 /// A float sample: (timestamp in ms, value).
 pub type Point = (i64, f64);
 

@@ -63,12 +63,10 @@ pub fn extrapolated_rate_st(w: &Window, is_counter: bool, is_rate: bool) -> Rate
         start_time_overlap: false,
     };
     let points = w.points;
-    let (Some(&(first_t, first_v)), Some(&(last_t, last_v))) = (points.first(), points.last())
-    else {
+    let (Some(&(_, first_v)), Some(&(_, last_v))) = (points.first(), points.last()) else {
         return out;
     };
     let sts = w.start_timestamps;
-    let num_minus_one = points.len() - 1;
     let mut result = last_v - first_v;
     if is_counter {
         for (i, pair) in points.windows(2).enumerate() {
@@ -88,6 +86,108 @@ pub fn extrapolated_rate_st(w: &Window, is_counter: bool, is_rate: bool) -> Rate
         }
     }
 
+    out.value = extrapolate(w, result, is_counter, is_rate);
+    out
+}
+
+/// The counter resets of one whole series (a value below its predecessor), found once so
+/// that each step's window adds only its own resets instead of rescanning every sample:
+/// `rate`/`increase` over a range query then cost O(log n + resets in the window) per
+/// step. Resets are kept in sample order, so a window's corrections are added in exactly
+/// the order [`extrapolated_rate`] adds them (bit-identical results).
+#[derive(Clone, Debug, Default)]
+pub struct CounterResets {
+    /// Index of the sample after each reset (always >= 1), ascending.
+    at: Vec<usize>,
+    /// The value before each reset, parallel to `at`.
+    pre: Vec<f64>,
+}
+
+impl CounterResets {
+    /// No resets (reuse the allocation with [`CounterResets::rebuild`]).
+    pub fn new() -> CounterResets {
+        CounterResets::default()
+    }
+
+    /// Finds the resets of `points` (one whole series), replacing the previous contents.
+    pub fn rebuild(&mut self, points: &[Point]) {
+        self.at.clear();
+        self.pre.clear();
+        for (i, pair) in points.windows(2).enumerate() {
+            if pair[1].1 < pair[0].1 {
+                self.at.push(i + 1);
+                self.pre.push(pair[0].1);
+            }
+        }
+    }
+
+    /// Number of resets in the series.
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    /// Whether the series has no reset.
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
+    /// Adds to `acc`, in sample order, the pre-reset values of the resets between two
+    /// samples of the window `points[lo..hi]` (the series' indices), and returns the sum.
+    pub fn add_within(&self, lo: usize, hi: usize, mut acc: f64) -> f64 {
+        let first = self.at.partition_point(|&i| i <= lo);
+        for (&i, &pre) in self.at[first..].iter().zip(&self.pre[first..]) {
+            if i >= hi {
+                break;
+            }
+            acc += pre;
+        }
+        acc
+    }
+}
+
+/// [`extrapolated_rate`] of the window `series[lo..hi]` between `start_ms` and `end_ms`,
+/// with the counter resets taken from `resets` (built from the same `series`) instead of
+/// a scan of the window. No start timestamps. Bit-identical to [`extrapolated_rate`] on
+/// `Window::new(&series[lo..hi], start_ms, end_ms)`.
+#[allow(clippy::too_many_arguments)]
+pub fn extrapolated_rate_indexed(
+    series: &[Point],
+    lo: usize,
+    hi: usize,
+    resets: &CounterResets,
+    start_ms: i64,
+    end_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    let points = series.get(lo..hi)?;
+    let (Some(&(_, first_v)), Some(&(_, last_v))) = (points.first(), points.last()) else {
+        return None;
+    };
+    let mut result = last_v - first_v;
+    if is_counter {
+        result = resets.add_within(lo, hi, result);
+    }
+    extrapolate(
+        &Window::new(points, start_ms, end_ms),
+        result,
+        is_counter,
+        is_rate,
+    )
+}
+
+/// The extrapolation step shared by [`extrapolated_rate_st`] and
+/// [`extrapolated_rate_indexed`]: `result` is the window's last minus first value plus,
+/// for counters, the pre-reset values of its counter resets (added in order). Returns
+/// None exactly when Prometheus emits no sample (an empty window, or a single sample
+/// without a start timestamp inside the window).
+fn extrapolate(w: &Window, mut result: f64, is_counter: bool, is_rate: bool) -> Option<f64> {
+    let points = w.points;
+    let (Some(&(first_t, first_v)), Some(&(last_t, _))) = (points.first(), points.last()) else {
+        return None;
+    };
+    let sts = w.start_timestamps;
+    let num_minus_one = points.len() - 1;
     let ms = MS_PER_SECOND as f64;
     let mut duration_to_start = (first_t - w.start_ms) as f64 / ms;
     let mut duration_to_end = (w.end_ms - last_t) as f64 / ms;
@@ -106,7 +206,7 @@ pub fn extrapolated_rate_st(w: &Window, is_counter: bool, is_rate: bool) -> Rate
             sampled_interval = (last_t - st0) as f64 / ms;
             result += first_v;
         }
-        _ if num_minus_one == 0 => return out,
+        _ if num_minus_one == 0 => return None,
         _ => {
             if duration_to_start >= threshold {
                 duration_to_start = average_spacing / 2.0;
@@ -133,8 +233,7 @@ pub fn extrapolated_rate_st(w: &Window, is_counter: bool, is_rate: bool) -> Rate
     if is_rate {
         factor /= w.range_seconds();
     }
-    out.value = Some(result * factor);
-    out
+    Some(result * factor)
 }
 
 /// Go's `sort.Search(n, pred)`: the smallest index in `[0, n)` where `pred` holds, or `n`.
