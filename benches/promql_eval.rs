@@ -3,9 +3,13 @@
 //! with `sum by (job) (rate(x[5m]))` and
 //! `histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))`, instant and range (1h at
 //! 15s step). Measures the engine through the real storage read path; no assertions on time.
+//! The range queries are also measured in CPU time of the evaluating thread (`*/cpu`, read
+//! from `/proc/thread-self/schedstat` on Linux), which other load on a shared machine
+//! disturbs far less than wall-clock time.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use vigil_promql::engine::{Engine, EngineOpts};
@@ -63,6 +67,24 @@ fn build_db(dir: &std::path::Path) -> Arc<Db> {
     db
 }
 
+/// CPU time the calling thread has run, in ns (Linux `schedstat`), or None elsewhere.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `f` `iters` times; returns the thread's CPU time (wall time if unavailable).
+fn cpu_time(iters: u64, mut f: impl FnMut()) -> Duration {
+    let (cpu0, wall0) = (thread_cpu_ns(), Instant::now());
+    for _ in 0..iters {
+        f();
+    }
+    match (cpu0, thread_cpu_ns()) {
+        (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
+        _ => wall0.elapsed(),
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let db = build_db(dir.path());
@@ -82,6 +104,13 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(format!("{name}/range_1h_15s"), |b| {
             b.iter(|| engine.range(db.as_ref(), q, 0, HOUR_MS, SCRAPE_MS).unwrap())
+        });
+        g.bench_function(format!("{name}/range_1h_15s/cpu"), |b| {
+            b.iter_custom(|iters| {
+                cpu_time(iters, || {
+                    engine.range(db.as_ref(), q, 0, HOUR_MS, SCRAPE_MS).unwrap();
+                })
+            })
         });
     }
     g.finish();

@@ -151,9 +151,7 @@ impl Evaluator<'_, '_> {
         let mut groups = StepGroups::new(a.op, grouping, a.without, self.steps());
         self.stream_range_function(c, |metric, drop_name, values| {
             let g = groups.group_of(metric);
-            for &(step, v) in values {
-                groups.add(g, step, v, drop_name);
-            }
+            groups.add_series(g, values, drop_name);
             Ok(())
         })?;
         let out = groups.finish(|step| self.step_ts(step));

@@ -167,6 +167,20 @@ impl<'g> StepGroups<'g> {
         }
     }
 
+    /// Adds the `(step, value)` results of one series in group `g` (steps outside the
+    /// grid are ignored).
+    pub fn add_series(&mut self, g: usize, values: &[(usize, f64)], drop_name: bool) {
+        let op = self.op;
+        let Some(cells) = self.cells.get_mut(g) else {
+            return;
+        };
+        for &(step, v) in values {
+            if let Some(c) = cells.get_mut(step) {
+                c.add(op, v, drop_name);
+            }
+        }
+    }
+
     /// The aggregated series, points at `step_ts(step)`, in step-by-step output order;
     /// a series' delayed name removal is that of its first point.
     pub fn finish(self, step_ts: impl Fn(usize) -> i64) -> Vec<ESeries> {

@@ -276,8 +276,9 @@ impl Evaluator<'_, '_> {
         let indexed_rate = !rc.extended && sts.is_empty() && matches!(id, F::Rate | F::Increase);
         if indexed_rate {
             scratch.resets.rebuild(pts);
+            return self.indexed_rate_values(id == F::Rate, grid, pts, present, scratch);
         }
-        let Scratch { resets, values } = scratch;
+        let values = &mut scratch.values;
         values.clear();
         let mut outcome = SeriesOutcome {
             peak_window: 0,
@@ -339,16 +340,6 @@ impl Evaluator<'_, '_> {
                 } else {
                     let win = win.with_start_timestamps(wsts);
                     match id {
-                        F::Rate | F::Increase if indexed_rate => kr::extrapolated_rate_indexed(
-                            pts,
-                            lo,
-                            hi,
-                            resets,
-                            r - range_ms,
-                            r,
-                            true,
-                            id == F::Rate,
-                        ),
                         F::Rate | F::Increase => {
                             let out = kr::extrapolated_rate_st(&win, true, id == F::Rate);
                             outcome.start_time_overlap |= out.start_time_overlap;
@@ -393,6 +384,66 @@ impl Evaluator<'_, '_> {
         match interrupted {
             Some(e) => Err(e),
             None => Ok(outcome),
+        }
+    }
+    /// [`Evaluator::range_series_values`] of plain `rate` (`is_rate`) or `increase`
+    /// without start timestamps: the counter resets in `scratch.resets` (built from
+    /// `pts`) replace the per-window scan, and nothing else is done per step.
+    fn indexed_rate_values(
+        &self,
+        is_rate: bool,
+        grid: &WindowGrid<'_>,
+        pts: &[kn::Point],
+        present: &mut [bool],
+        scratch: &mut Scratch,
+    ) -> Result<SeriesOutcome> {
+        let Scratch { resets, values } = scratch;
+        values.clear();
+        let mut peak_window = 0usize;
+        let mut work = 0usize;
+        let mut interrupted = None;
+        grid.for_each_window(
+            pts.len(),
+            |i| pts[i].0,
+            |step, lo, hi| {
+                if interrupted.is_some() {
+                    return;
+                }
+                work += hi - lo + 1;
+                if work >= INTERRUPT_CHECK_POINTS {
+                    work = 0;
+                    if let Err(e) = self.check_interrupt() {
+                        interrupted = Some(e);
+                        return;
+                    }
+                }
+                if lo >= hi {
+                    return;
+                }
+                peak_window = peak_window.max(hi - lo);
+                present[step] = true;
+                let r = grid.refs[step];
+                let v = kr::extrapolated_rate_indexed(
+                    pts,
+                    lo,
+                    hi,
+                    resets,
+                    r - grid.range,
+                    r,
+                    true,
+                    is_rate,
+                );
+                if let Some(v) = v {
+                    values.push((step, v));
+                }
+            },
+        );
+        match interrupted {
+            Some(e) => Err(e),
+            None => Ok(SeriesOutcome {
+                peak_window,
+                start_time_overlap: false,
+            }),
         }
     }
 }

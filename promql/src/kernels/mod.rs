@@ -120,6 +120,10 @@ pub fn duration_seconds(ms: i64) -> f64 {
     const NS_PER_SECOND: f64 = 1e9;
     let whole = ms / MS_PER_SECOND;
     let rem_ns = (ms % MS_PER_SECOND) * NS_PER_MS;
+    if rem_ns == 0 {
+        // Same value without the division (adding +0.0 changes nothing).
+        return whole as f64;
+    }
     whole as f64 + rem_ns as f64 / NS_PER_SECOND
 }
 

@@ -86,7 +86,7 @@ pub fn extrapolated_rate_st(w: &Window, is_counter: bool, is_rate: bool) -> Rate
         }
     }
 
-    out.value = extrapolate(w, result, is_counter, is_rate);
+    out.value = extrapolate(w, result, is_counter, is_rate, w.range_seconds());
     out
 }
 
@@ -168,12 +168,8 @@ pub fn extrapolated_rate_indexed(
     if is_counter {
         result = resets.add_within(lo, hi, result);
     }
-    extrapolate(
-        &Window::new(points, start_ms, end_ms),
-        result,
-        is_counter,
-        is_rate,
-    )
+    let w = Window::new(points, start_ms, end_ms);
+    extrapolate(&w, result, is_counter, is_rate, w.range_seconds())
 }
 
 /// The extrapolation step shared by [`extrapolated_rate_st`] and
@@ -181,7 +177,15 @@ pub fn extrapolated_rate_indexed(
 /// for counters, the pre-reset values of its counter resets (added in order). Returns
 /// None exactly when Prometheus emits no sample (an empty window, or a single sample
 /// without a start timestamp inside the window).
-fn extrapolate(w: &Window, mut result: f64, is_counter: bool, is_rate: bool) -> Option<f64> {
+/// `range_seconds` is `w.range_seconds()` (callers evaluating many windows of one
+/// selector compute it once).
+fn extrapolate(
+    w: &Window,
+    mut result: f64,
+    is_counter: bool,
+    is_rate: bool,
+    range_seconds: f64,
+) -> Option<f64> {
     let points = w.points;
     let (Some(&(first_t, first_v)), Some(&(last_t, _))) = (points.first(), points.last()) else {
         return None;
@@ -211,7 +215,11 @@ fn extrapolate(w: &Window, mut result: f64, is_counter: bool, is_rate: bool) -> 
             if duration_to_start >= threshold {
                 duration_to_start = average_spacing / 2.0;
             }
-            if is_counter {
+            // With at least three samples and `first_v >= result > 0`, the zero point lies
+            // at least `sampled_interval` back, beyond `duration_to_start` (which is now
+            // below 0.55 × `sampled_interval`): skipping its division changes nothing.
+            let zero_point_beyond = num_minus_one >= 2 && result > 0.0 && first_v >= result;
+            if is_counter && !zero_point_beyond {
                 // Counters cannot go negative: do not extrapolate past the zero point.
                 let mut duration_to_zero = duration_to_start;
                 if result > 0.0 && first_v >= 0.0 {
@@ -231,7 +239,7 @@ fn extrapolate(w: &Window, mut result: f64, is_counter: bool, is_rate: bool) -> 
         factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
     }
     if is_rate {
-        factor /= w.range_seconds();
+        factor /= range_seconds;
     }
     Some(result * factor)
 }

@@ -1,12 +1,62 @@
 //! Differential tests of [`range::extrapolated_rate_indexed`] (resets found once per
-//! series) against [`range::extrapolated_rate`] on each window alone: the results must
-//! be bit-identical on any input, including resets, NaN, ±Inf and negative values.
+//! series) against [`range::extrapolated_rate`] on each window alone, and of both against
+//! a plain transcription of Prometheus' `extrapolatedRate` (no shortcuts): the results
+//! must be bit-identical on any input, including resets, NaN, ±Inf and negative values.
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
 
 use super::range::{extrapolated_rate, extrapolated_rate_indexed, CounterResets};
-use super::{Point, Window};
+use super::{duration_seconds, Point, Window};
+
+/// Prometheus' extrapolated rate without start timestamps, step by step as written there.
+fn reference_rate(
+    points: &[Point],
+    start: i64,
+    end: i64,
+    counter: bool,
+    rate: bool,
+) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (first_t, first_v) = points[0];
+    let (last_t, last_v) = points[points.len() - 1];
+    let mut result = last_v - first_v;
+    if counter {
+        for pair in points.windows(2) {
+            if pair[1].1 < pair[0].1 {
+                result += pair[0].1;
+            }
+        }
+    }
+    let mut duration_to_start = (first_t - start) as f64 / 1000.0;
+    let mut duration_to_end = (end - last_t) as f64 / 1000.0;
+    let sampled_interval = (last_t - first_t) as f64 / 1000.0;
+    let average_spacing = sampled_interval / (points.len() - 1) as f64;
+    let threshold = average_spacing * 1.1;
+    if duration_to_start >= threshold {
+        duration_to_start = average_spacing / 2.0;
+    }
+    if counter {
+        let mut duration_to_zero = duration_to_start;
+        if result > 0.0 && first_v >= 0.0 {
+            duration_to_zero = sampled_interval * (first_v / result);
+        }
+        if duration_to_zero < duration_to_start {
+            duration_to_start = duration_to_zero;
+        }
+    }
+    if duration_to_end >= threshold {
+        duration_to_end = average_spacing / 2.0;
+    }
+    let mut factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
+    if rate {
+        let range_ms = end - start;
+        factor /= (range_ms / 1000) as f64 + ((range_ms % 1000) * 1_000_000) as f64 / 1e9;
+    }
+    Some(result * factor)
+}
 
 /// Compares both kernels on every window `(end - range, end]` of `points`, ends every
 /// `step_ms` from the first timestamp.
@@ -33,6 +83,12 @@ fn check_all_windows(points: &[Point], range_ms: i64, step_ms: i64) {
                 want.map(f64::to_bits),
                 got.map(f64::to_bits),
                 "window ({start}, {end}] counter={is_counter} rate={is_rate}: {want:?} vs {got:?}"
+            );
+            let reference = reference_rate(&points[lo..hi], start, end, is_counter, is_rate);
+            assert_eq!(
+                want.map(f64::to_bits),
+                reference.map(f64::to_bits),
+                "window ({start}, {end}] counter={is_counter} rate={is_rate}: {want:?} vs reference {reference:?}"
             );
         }
         end += step_ms;
@@ -74,6 +130,46 @@ proptest! {
             .collect();
         check_all_windows(&points, range_ms, step_ms);
     }
+}
+
+#[test]
+fn duration_seconds_without_remainder_is_exact() {
+    for ms in [
+        0,
+        1_000,
+        -1_000,
+        300_000,
+        86_400_000,
+        i64::MAX / 1000 * 1000,
+    ] {
+        assert_eq!(
+            duration_seconds(ms).to_bits(),
+            ((ms / 1000) as f64 + 0.0).to_bits()
+        );
+    }
+}
+
+#[test]
+fn zero_point_limit_still_applies_to_small_counters() {
+    // A counter starting near zero: the extrapolation stops at its zero point.
+    let points: Vec<Point> = [1.0, 11.0, 21.0, 31.0]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (10_000 + i as i64 * 15_000, *v))
+        .collect();
+    let (start, end) = (0, 60_000);
+    let got = extrapolated_rate(&Window::new(&points, start, end), true, false);
+    assert_eq!(got, reference_rate(&points, start, end, true, false));
+    // Without the limit it would extrapolate 10s back to the range start; with it only
+    // 1.5s (to where the counter was 0); 5s forward to the range end.
+    assert_eq!(got, Some(30.0 * ((45.0 + 1.5 + 5.0) / 45.0)));
+    check_all_windows(&points, 60_000, 5_000);
+    // Two samples, the first value equal to the increase: the zero point (10s back) is
+    // nearer than the range start (10.5s back, still within 1.1 × the spacing).
+    let two = [(10_000, 10.0), (20_000, 20.0)];
+    let got = extrapolated_rate(&Window::new(&two, -500, 20_000), true, false);
+    assert_eq!(got, Some(10.0 * ((10.0 + 10.0 + 0.0) / 10.0)));
+    assert_eq!(got, reference_rate(&two, -500, 20_000, true, false));
 }
 
 #[test]
