@@ -399,6 +399,7 @@ impl Evaluator<'_, '_> {
     ) -> Result<SeriesOutcome> {
         let Scratch { resets, values } = scratch;
         values.clear();
+        let mut rate = kr::IndexedRate::new(pts, resets, true, is_rate);
         let mut peak_window = 0usize;
         let mut work = 0usize;
         let mut interrupted = None;
@@ -423,17 +424,7 @@ impl Evaluator<'_, '_> {
                 peak_window = peak_window.max(hi - lo);
                 present[step] = true;
                 let r = grid.refs[step];
-                let v = kr::extrapolated_rate_indexed(
-                    pts,
-                    lo,
-                    hi,
-                    resets,
-                    r - grid.range,
-                    r,
-                    true,
-                    is_rate,
-                );
-                if let Some(v) = v {
+                if let Some(v) = rate.window(lo, hi, r - grid.range, r) {
                     values.push((step, v));
                 }
             },

@@ -25,6 +25,8 @@
 //!   (true, true) / (true, false) / (false, false); with start timestamps
 //!   [`range::extrapolated_rate_st`] (warn once per series on `start_time_overlap`);
 //!   `anchored`/`smoothed` selectors: [`range::extended_rate`] over the extended selection.
+//!   Many windows of one series without start timestamps (range queries):
+//!   [`range::IndexedRate`] over a [`range::CounterResets`] of the series, bit-identical.
 //! * `irate`/`idelta`/`resets`/`changes`/`deriv`/`predict_linear`: same-named functions in
 //!   [`range`]; for anchored `resets`/`changes` slice the points from
 //!   [`range::anchored_first_index`].

@@ -1,12 +1,12 @@
-//! Differential tests of [`range::extrapolated_rate_indexed`] (resets found once per
-//! series) against [`range::extrapolated_rate`] on each window alone, and of both against
+//! Differential tests of [`range::IndexedRate`] (resets found once per series, factors
+//! reused while the window shape repeats) against [`range::extrapolated_rate`] on each window alone, and of both against
 //! a plain transcription of Prometheus' `extrapolatedRate` (no shortcuts): the results
 //! must be bit-identical on any input, including resets, NaN, ±Inf and negative values.
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
 
-use super::range::{extrapolated_rate, extrapolated_rate_indexed, CounterResets};
+use super::range::{extrapolated_rate, CounterResets, IndexedRate};
 use super::{duration_seconds, Point, Window};
 
 /// Prometheus' extrapolated rate without start timestamps, step by step as written there.
@@ -67,18 +67,25 @@ fn check_all_windows(points: &[Point], range_ms: i64, step_ms: i64) {
         return;
     };
     let mut end = first.0 - step_ms;
+    let mut indexed = [
+        IndexedRate::new(points, &resets, true, true),
+        IndexedRate::new(points, &resets, true, false),
+        IndexedRate::new(points, &resets, false, false),
+    ];
     while end <= last.0 + range_ms {
         let start = end - range_ms;
         let lo = points.partition_point(|p| p.0 <= start);
         let hi = points.partition_point(|p| p.0 <= end);
-        for (is_counter, is_rate) in [(true, true), (true, false), (false, false)] {
+        for (k, (is_counter, is_rate)) in [(true, true), (true, false), (false, false)]
+            .into_iter()
+            .enumerate()
+        {
             let want = extrapolated_rate(
                 &Window::new(&points[lo..hi], start, end),
                 is_counter,
                 is_rate,
             );
-            let got =
-                extrapolated_rate_indexed(points, lo, hi, &resets, start, end, is_counter, is_rate);
+            let got = indexed[k].window(lo, hi, start, end);
             assert_eq!(
                 want.map(f64::to_bits),
                 got.map(f64::to_bits),
@@ -192,4 +199,33 @@ fn resets_counted_only_inside_the_window() {
     resets.rebuild(&points[..2]);
     assert!(resets.is_empty());
     check_all_windows(&points, 2500, 500);
+}
+
+proptest! {
+    #[test]
+    fn regular_scrapes_match_with_repeated_shapes(
+        scrape_s in 1i64..60,
+        phase_ms in 0i64..1_000,
+        values in prop::collection::vec(value(), 2..200),
+        jumps in prop::collection::vec(prop::bool::weighted(0.9), 200),
+        range_scrapes in 1i64..30,
+        step_scrapes in 1i64..4,
+        missed in prop::collection::vec(prop::bool::weighted(0.05), 200),
+    ) {
+        // Scrapes on a fixed interval (a few missed): consecutive windows mostly have the
+        // same shape, so the reused factor is exercised, including across resets and
+        // across windows where the zero-point limit applies.
+        let scrape_ms = scrape_s * 1000;
+        let mut acc = 0.0;
+        let points: Vec<Point> = values
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !missed[*i])
+            .map(|(i, v)| {
+                acc = if jumps[i] { acc + v } else { *v };
+                (phase_ms + i as i64 * scrape_ms, acc)
+            })
+            .collect();
+        check_all_windows(&points, range_scrapes * scrape_ms, step_scrapes * scrape_ms);
+    }
 }
