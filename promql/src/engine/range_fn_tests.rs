@@ -262,3 +262,130 @@ fn streamed_selection_counts_every_sample_read() {
     assert!(full > 1000, "{full}");
     assert_eq!(r.stats.samples_read, full);
 }
+
+/// A store with enough series for the multi-threaded path, with resets, NaN and stale
+/// markers; labels `job` (10 values) and `instance`.
+fn big_store(series: usize) -> MemStorage {
+    let mut rng = Rng(11);
+    let mut batch = Vec::new();
+    for i in 0..series {
+        let labels = Labels::from_pairs(&[
+            ("__name__", "y_total".to_string()),
+            ("job", format!("j{}", i % 10)),
+            ("instance", format!("i{i:04}")),
+        ])
+        .unwrap();
+        let mut v = 0.0;
+        let mut samples = Vec::new();
+        for k in 0..=STEPS {
+            if rng.below(8) == 0 {
+                continue;
+            }
+            v = match rng.below(60) {
+                0 => 0.0,
+                1 => f64::NAN,
+                2 => stale_nan(),
+                _ if v.is_finite() => v + rng.below(500) as f64 / 3.0,
+                _ => 1.0,
+            };
+            samples.push((k * SCRAPE_MS + (i as i64 % 7) * 100, v));
+        }
+        batch.push((labels, samples));
+    }
+    let s = MemStorage::new();
+    s.append_batch(&batch).unwrap();
+    s
+}
+
+fn engine_with_threads(threads: usize) -> Engine {
+    Engine::new(EngineOpts {
+        max_query_threads: threads,
+        parser_options: crate::parser::ParserOptions::all(),
+        ..EngineOpts::default()
+    })
+}
+
+#[test]
+fn results_do_not_depend_on_query_threads() {
+    let s = big_store(3 * super::range_stream::PARALLEL_MIN_SERIES + 17);
+    for q in [
+        "sum by (job) (rate(y_total[5m]))",
+        "avg(increase(y_total[2m]))",
+        // Order-sensitive: Welford's variance rounds differently in another order, and
+        // limitk keeps the first series in evaluation order.
+        "stdvar by (job) (rate(y_total[5m]))",
+        "limitk(3, rate(y_total[5m]))",
+        "rate(y_total[1m])",
+        "max_over_time(y_total[3m])",
+        "absent_over_time(y_total{job=\"j3\"}[1m])",
+        "count_over_time(y_total[30s])",
+    ] {
+        let run = |threads: usize| {
+            let r = engine_with_threads(threads)
+                .range(&s, q, QUERY_START_MS, QUERY_END_MS, QUERY_STEP_MS)
+                .unwrap();
+            let Value::Matrix(m) = r.value else {
+                panic!("expected a matrix for {q}")
+            };
+            let bits: Vec<(Labels, Vec<(i64, u64)>)> = m
+                .into_iter()
+                .map(|s| {
+                    (
+                        s.labels,
+                        s.points.iter().map(|p| (p.t, p.v.to_bits())).collect(),
+                    )
+                })
+                .collect();
+            (bits, r.warnings, r.infos, r.stats.samples_read)
+        };
+        let one = run(1);
+        assert!(!one.0.is_empty() || q.starts_with("absent"), "{q}");
+        for threads in [2, 3, 8] {
+            assert_eq!(run(threads), one, "{q} with {threads} threads");
+        }
+    }
+}
+
+#[test]
+fn worker_threads_stop_at_the_timeout() {
+    // Thousands of steps over hundreds of series take far longer than the timeout: the
+    // query fails with Timeout and returns (no worker is left waiting).
+    let s = big_store(2 * super::range_stream::PARALLEL_MIN_SERIES);
+    let engine = Engine::new(EngineOpts {
+        max_query_threads: 4,
+        timeout: std::time::Duration::from_millis(20),
+        ..EngineOpts::default()
+    });
+    let err = engine
+        .range(&s, "sum(max_over_time(y_total[1h]))", 0, QUERY_END_MS, 50)
+        .unwrap_err();
+    assert!(matches!(err, super::Error::Timeout), "{err}");
+}
+
+#[test]
+fn sample_limit_counts_windows_of_every_thread() {
+    let s = big_store(2 * super::range_stream::PARALLEL_MIN_SERIES);
+    let q = "sum(rate(y_total[10m]))";
+    let ok = |max_samples: usize, threads: usize| {
+        Engine::new(EngineOpts {
+            max_samples,
+            max_query_threads: threads,
+            ..EngineOpts::default()
+        })
+        .range(&s, q, QUERY_START_MS, QUERY_END_MS, QUERY_STEP_MS)
+        .is_ok()
+    };
+    // Find the smallest limit that passes on one thread; threads must agree on it.
+    let (mut lo, mut hi) = (0usize, 1usize << 24);
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        if ok(mid, 1) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    assert!(hi > 1000, "{hi}");
+    assert!(ok(hi, 4));
+    assert!(!ok(hi - 1, 4));
+}

@@ -1,4 +1,5 @@
-//! Selectors: the only place the engine reads storage. Each selector evaluation opens one
+//! Selectors: with `range_stream` (range-function arguments decoded one series at a
+//! time), the only place the engine reads storage. Each selector evaluation opens one
 //! querier covering every step it needs, selects once, decodes each series once and slides
 //! over the steps: instant selectors take the newest sample in the left-open lookback window
 //! `(ref - lookback, ref]`, range selectors and subqueries yield left-open windows
@@ -133,7 +134,7 @@ pub(crate) struct RangeSeries<'b> {
 
 impl Evaluator<'_, '_> {
     /// Reference times of a selector for every step.
-    fn selector_refs(&self, timestamp: Option<i64>, offset: i64) -> Vec<i64> {
+    pub(super) fn selector_refs(&self, timestamp: Option<i64>, offset: i64) -> Vec<i64> {
         (0..self.steps())
             .map(|i| timestamp.unwrap_or_else(|| self.step_ts(i)) - offset)
             .collect()
@@ -291,116 +292,8 @@ impl Evaluator<'_, '_> {
         }
     }
 
-    /// Streams the series of a range-vector argument (matrix selector or subquery) to
-    /// `f` one at a time, with the argument's window grid. A matrix selector's series are
-    /// decoded one by one into reused buffers, so no more than one series' samples are held
-    /// at once; start timestamps come along when `with_start_timestamps` and the query uses
-    /// them. Series without a float sample are skipped. Same selection, order and
-    /// `samples_read` accounting as [`Evaluator::eval_range_input`].
-    pub fn for_each_range_series(
-        &self,
-        e: &Expr,
-        with_start_timestamps: bool,
-        mut f: impl FnMut(&WindowGrid<'_>, RangeSeries<'_>) -> Result<()>,
-    ) -> Result<()> {
-        match e {
-            Expr::Paren(p) => self.for_each_range_series(&p.expr, with_start_timestamps, f),
-            Expr::StepInvariant(s) => self.for_each_range_series(&s.expr, with_start_timestamps, f),
-            Expr::MatrixSelector(ms) => {
-                let vs = &ms.vector_selector;
-                let refs = self.selector_refs(vs.timestamp, vs.original_offset);
-                let lookback = self.shared.opts.lookback_delta_ms;
-                let (ext_back, ext_fwd) = match (vs.anchored, vs.smoothed) {
-                    (true, _) => (lookback, 0),
-                    (_, true) => (lookback, lookback),
-                    _ => (0, 0),
-                };
-                let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
-                    return Ok(());
-                };
-                let grid = WindowGrid {
-                    refs: &refs,
-                    range: ms.range,
-                    ext_back,
-                    ext_fwd,
-                };
-                let (mint, maxt) = (first - ms.range - ext_back + 1, last + ext_fwd);
-                let querier = self.shared.queryable.querier(mint, maxt)?;
-                let series = querier.select(&vs.matchers)?;
-                let st_source = self
-                    .shared
-                    .start_timestamps
-                    .filter(|_| with_start_timestamps);
-                let mut raw: Vec<Sample> = Vec::new();
-                let mut points: Vec<KernelPoint> = Vec::new();
-                let mut kept_sts: Vec<i64> = Vec::new();
-                let mut total = 0usize;
-                let result = (|| {
-                    for s in series {
-                        self.check_interrupt()?;
-                        s.samples_into(&mut raw)?;
-                        total += raw.len();
-                        let sts = match st_source {
-                            Some(src) => align(&raw, &src.start_timestamps(&s.labels, mint, maxt)?),
-                            None => Vec::new(),
-                        };
-                        points.clear();
-                        kept_sts.clear();
-                        for (i, smp) in raw.iter().enumerate() {
-                            if is_stale_nan(smp.v) {
-                                continue;
-                            }
-                            points.push((smp.t, smp.v));
-                            if let Some(st) = sts.get(i) {
-                                kept_sts.push(*st);
-                            }
-                        }
-                        if points.is_empty() {
-                            continue;
-                        }
-                        f(
-                            &grid,
-                            RangeSeries {
-                                metric: Arc::new(s.labels),
-                                drop_name: false,
-                                points: &points,
-                                start_timestamps: &kept_sts,
-                            },
-                        )?;
-                    }
-                    Ok(())
-                })();
-                *self.shared.samples_read.borrow_mut() += total;
-                result
-            }
-            Expr::Subquery(sq) => {
-                let input = self.eval_subquery(sq)?;
-                let grid = input.grid();
-                let mut points: Vec<KernelPoint> = Vec::new();
-                for s in &input.series {
-                    points.clear();
-                    points.extend(s.points.iter().map(|p| (p.t, p.v)));
-                    if points.is_empty() {
-                        continue;
-                    }
-                    f(
-                        &grid,
-                        RangeSeries {
-                            metric: s.metric.clone(),
-                            drop_name: s.drop_name,
-                            points: &points,
-                            start_timestamps: &[],
-                        },
-                    )?;
-                }
-                Ok(())
-            }
-            other => super::error::exec_err(format!("expected range vector, got {other}")),
-        }
-    }
-
     /// Evaluates a subquery's inner expression on its own grid.
-    fn eval_subquery(&self, sq: &SubqueryExpr) -> Result<RangeInput> {
+    pub(super) fn eval_subquery(&self, sq: &SubqueryExpr) -> Result<RangeInput> {
         let (start, end, step) = self.subquery_grid(sq);
         let inner = self.with_grid(start, end, step);
         let series = inner.eval_vector(&sq.expr)?;

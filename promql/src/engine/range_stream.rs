@@ -1,0 +1,308 @@
+//! Streaming the series of a range-vector argument (matrix selector or subquery) through a
+//! `map` (per series, on worker threads when there are many series) and a `fold` (on the
+//! calling thread, strictly in selection order). A matrix selector's series are decoded
+//! one by one into reused buffers, so only a bounded number of series' samples is held at
+//! once, and results never depend on the number of threads. With `selector`, the only
+//! place the engine reads storage; it never evaluates operators.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+
+use vigil_storage::chunkenc::is_stale_nan;
+use vigil_storage::querier::Series as StorageSeries;
+use vigil_storage::Sample;
+
+use super::error::{exec_err, Result};
+use super::eval::Evaluator;
+use super::selector::{RangeSeries, WindowGrid};
+use super::start_ts::{align, StartTimestampSource};
+use crate::kernels::Point as KernelPoint;
+use crate::parser::ast::Expr;
+
+/// Fewer selected series than this are evaluated on the calling thread alone: thread
+/// start-up would cost more than it saves.
+pub(crate) const PARALLEL_MIN_SERIES: usize = 256;
+/// Series per unit of work handed to a worker thread.
+const BLOCK_SERIES: usize = 128;
+/// Finished blocks that may wait per worker before workers pause (bounds memory).
+const BLOCKS_IN_FLIGHT_PER_WORKER: usize = 2;
+/// The default upper bound of threads per query.
+const MAX_DEFAULT_QUERY_THREADS: usize = 4;
+
+/// Threads one query uses by default: the machine's parallelism, at most
+/// [`MAX_DEFAULT_QUERY_THREADS`].
+pub(crate) fn default_query_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(MAX_DEFAULT_QUERY_THREADS)
+}
+
+/// Decode buffers reused from one series to the next.
+#[derive(Default)]
+struct DecodeBufs {
+    raw: Vec<Sample>,
+    points: Vec<KernelPoint>,
+    start_timestamps: Vec<i64>,
+}
+
+/// Where a matrix selector's series are read: the storage time range and the optional
+/// start-timestamp source.
+#[derive(Clone, Copy)]
+struct ReadRange<'a> {
+    mint: i64,
+    maxt: i64,
+    start_timestamps: Option<&'a dyn StartTimestampSource>,
+}
+
+impl ReadRange<'_> {
+    /// Decodes `s` into `bufs` (float samples without stale markers, start timestamps
+    /// parallel to them when known); returns the number of samples read.
+    fn decode(&self, s: &StorageSeries, bufs: &mut DecodeBufs) -> Result<usize> {
+        s.samples_into(&mut bufs.raw)?;
+        let sts = match self.start_timestamps {
+            Some(src) => align(
+                &bufs.raw,
+                &src.start_timestamps(&s.labels, self.mint, self.maxt)?,
+            ),
+            None => Vec::new(),
+        };
+        bufs.points.clear();
+        bufs.start_timestamps.clear();
+        for (i, smp) in bufs.raw.iter().enumerate() {
+            if is_stale_nan(smp.v) {
+                continue;
+            }
+            bufs.points.push((smp.t, smp.v));
+            if let Some(st) = sts.get(i) {
+                bufs.start_timestamps.push(*st);
+            }
+        }
+        Ok(bufs.raw.len())
+    }
+}
+
+impl Evaluator<'_, '_> {
+    /// Evaluates the series of range-vector argument `e`: `map(state, grid, series)` for
+    /// every series with a float sample, then `fold(result)` on the calling thread in
+    /// selection order. With at least [`PARALLEL_MIN_SERIES`] selected series and more
+    /// than one query thread, `map` runs on worker threads, each with its own state from
+    /// `init`; the states are returned (one per thread that ran). Matrix selectors fetch
+    /// start timestamps when `with_start_timestamps` and the query uses them. Same
+    /// selection and `samples_read` accounting as [`Evaluator::eval_range_input`].
+    pub fn map_range_series<S: Send, R: Send>(
+        &self,
+        e: &Expr,
+        with_start_timestamps: bool,
+        init: impl Fn() -> S + Sync,
+        map: impl Fn(&mut S, &WindowGrid<'_>, RangeSeries<'_>) -> Result<R> + Sync,
+        mut fold: impl FnMut(R) -> Result<()>,
+    ) -> Result<Vec<S>> {
+        match e {
+            Expr::Paren(p) => {
+                self.map_range_series(&p.expr, with_start_timestamps, init, map, fold)
+            }
+            Expr::StepInvariant(s) => {
+                self.map_range_series(&s.expr, with_start_timestamps, init, map, fold)
+            }
+            Expr::MatrixSelector(ms) => {
+                let vs = &ms.vector_selector;
+                let refs = self.selector_refs(vs.timestamp, vs.original_offset);
+                let lookback = self.shared.opts.lookback_delta_ms;
+                let (ext_back, ext_fwd) = match (vs.anchored, vs.smoothed) {
+                    (true, _) => (lookback, 0),
+                    (_, true) => (lookback, lookback),
+                    _ => (0, 0),
+                };
+                let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
+                    return Ok(Vec::new());
+                };
+                let grid = WindowGrid {
+                    refs: &refs,
+                    range: ms.range,
+                    ext_back,
+                    ext_fwd,
+                };
+                let read = ReadRange {
+                    mint: first - ms.range - ext_back + 1,
+                    maxt: last + ext_fwd,
+                    start_timestamps: self
+                        .shared
+                        .start_timestamps
+                        .filter(|_| with_start_timestamps),
+                };
+                let querier = self.shared.queryable.querier(read.mint, read.maxt)?;
+                let series = querier.select(&vs.matchers)?;
+                let threads = self.shared.opts.max_query_threads;
+                let mut samples_read = 0usize;
+                let result = if threads > 1 && series.len() >= PARALLEL_MIN_SERIES {
+                    self.map_parallel(
+                        &series,
+                        threads,
+                        read,
+                        &grid,
+                        &init,
+                        &map,
+                        &mut fold,
+                        &mut samples_read,
+                    )
+                } else {
+                    let mut state = init();
+                    let mut bufs = DecodeBufs::default();
+                    let run = (|| {
+                        for s in series {
+                            self.check_interrupt()?;
+                            samples_read += read.decode(&s, &mut bufs)?;
+                            if bufs.points.is_empty() {
+                                continue;
+                            }
+                            let rs = RangeSeries {
+                                metric: Arc::new(s.labels),
+                                drop_name: false,
+                                points: &bufs.points,
+                                start_timestamps: &bufs.start_timestamps,
+                            };
+                            fold(map(&mut state, &grid, rs)?)?;
+                        }
+                        Ok(())
+                    })();
+                    run.map(|()| vec![state])
+                };
+                *self.shared.samples_read.borrow_mut() += samples_read;
+                result
+            }
+            Expr::Subquery(sq) => {
+                let input = self.eval_subquery(sq)?;
+                let grid = input.grid();
+                let mut state = init();
+                let mut points: Vec<KernelPoint> = Vec::new();
+                for s in &input.series {
+                    points.clear();
+                    points.extend(s.points.iter().map(|p| (p.t, p.v)));
+                    if points.is_empty() {
+                        continue;
+                    }
+                    let rs = RangeSeries {
+                        metric: s.metric.clone(),
+                        drop_name: s.drop_name,
+                        points: &points,
+                        start_timestamps: &[],
+                    };
+                    fold(map(&mut state, &grid, rs)?)?;
+                }
+                Ok(vec![state])
+            }
+            other => exec_err(format!("expected range vector, got {other}")),
+        }
+    }
+
+    /// [`Evaluator::map_range_series`] over `threads` worker threads: workers take blocks
+    /// of [`BLOCK_SERIES`] series in turn, decode and map them; the calling thread folds
+    /// finished blocks in block order. The first error stops the workers and is returned.
+    #[allow(clippy::too_many_arguments)]
+    fn map_parallel<S: Send, R: Send>(
+        &self,
+        series: &[StorageSeries],
+        threads: usize,
+        read: ReadRange<'_>,
+        grid: &WindowGrid<'_>,
+        init: &(impl Fn() -> S + Sync),
+        map: &(impl Fn(&mut S, &WindowGrid<'_>, RangeSeries<'_>) -> Result<R> + Sync),
+        fold: &mut impl FnMut(R) -> Result<()>,
+        samples_read: &mut usize,
+    ) -> Result<Vec<S>> {
+        let blocks = series.len().div_ceil(BLOCK_SERIES);
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let workers = threads.min(blocks);
+        // A worker's result for one block: the mapped series and the samples read.
+        type BlockResult<R> = Result<(Vec<R>, usize)>;
+        std::thread::scope(|scope| {
+            let (tx, rx) =
+                sync_channel::<(usize, BlockResult<R>)>(workers * BLOCKS_IN_FLIGHT_PER_WORKER);
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    let tx = tx.clone();
+                    let (next, stop) = (&next, &stop);
+                    scope.spawn(move || {
+                        let mut state = init();
+                        let mut bufs = DecodeBufs::default();
+                        loop {
+                            let b = next.fetch_add(1, Ordering::Relaxed);
+                            if b >= blocks || stop.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            let lo = b * BLOCK_SERIES;
+                            let hi = (lo + BLOCK_SERIES).min(series.len());
+                            let mut run = || -> BlockResult<R> {
+                                let mut out = Vec::with_capacity(hi - lo);
+                                let mut read_here = 0usize;
+                                for s in &series[lo..hi] {
+                                    read_here += read.decode(s, &mut bufs)?;
+                                    if bufs.points.is_empty() {
+                                        continue;
+                                    }
+                                    let rs = RangeSeries {
+                                        metric: Arc::new(s.labels.clone()),
+                                        drop_name: false,
+                                        points: &bufs.points,
+                                        start_timestamps: &bufs.start_timestamps,
+                                    };
+                                    out.push(map(&mut state, grid, rs)?);
+                                }
+                                Ok((out, read_here))
+                            };
+                            let res = run();
+                            let failed = res.is_err();
+                            if tx.send((b, res)).is_err() || failed {
+                                break;
+                            }
+                        }
+                        state
+                    })
+                })
+                .collect();
+            drop(tx);
+            let mut pending: BTreeMap<usize, Vec<R>> = BTreeMap::new();
+            let mut want = 0usize;
+            let mut failure = None;
+            'recv: for (b, res) in rx.iter() {
+                match res {
+                    Ok((rs, n)) => {
+                        *samples_read += n;
+                        pending.insert(b, rs);
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+                while let Some(rs) = pending.remove(&want) {
+                    want += 1;
+                    for r in rs {
+                        if let Err(e) = fold(r) {
+                            failure = Some(e);
+                            break 'recv;
+                        }
+                    }
+                }
+            }
+            // Stop the workers (a blocked send fails once the receiver is gone) and join.
+            stop.store(true, Ordering::Relaxed);
+            drop(rx);
+            let mut states = Vec::with_capacity(handles.len());
+            for h in handles {
+                match h.join() {
+                    Ok(s) => states.push(s),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            match failure {
+                Some(e) => Err(e),
+                None => Ok(states),
+            }
+        })
+    }
+}
