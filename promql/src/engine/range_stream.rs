@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 
+use parking_lot::{Condvar, Mutex};
 use vigil_storage::chunkenc::is_stale_nan;
 use vigil_storage::querier::Series as StorageSeries;
 use vigil_storage::Sample;
@@ -26,8 +27,9 @@ use crate::parser::ast::Expr;
 pub(crate) const PARALLEL_MIN_SERIES: usize = 256;
 /// Series per unit of work handed to a worker thread.
 const BLOCK_SERIES: usize = 128;
-/// Finished blocks that may wait per worker before workers pause (bounds memory).
-const BLOCKS_IN_FLIGHT_PER_WORKER: usize = 2;
+/// Blocks per worker that may be taken ahead of the next block to fold: a worker waits
+/// before starting a block further ahead, which bounds the results held at once.
+const BLOCKS_AHEAD_PER_WORKER: usize = 2;
 /// The default upper bound of threads per query.
 const MAX_DEFAULT_QUERY_THREADS: usize = 4;
 
@@ -81,6 +83,24 @@ impl ReadRange<'_> {
             }
         }
         Ok(bufs.raw.len())
+    }
+}
+
+/// Stops the other workers when a worker unwinds, so none waits forever for a block that
+/// will never be folded (the panic itself is re-raised on the calling thread).
+struct StopOnPanic<'a> {
+    stop: &'a AtomicBool,
+    folded: &'a Mutex<usize>,
+    progress: &'a Condvar,
+}
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.stop.store(true, Ordering::Relaxed);
+            let _f = self.folded.lock();
+            self.progress.notify_all();
+        }
     }
 }
 
@@ -200,7 +220,10 @@ impl Evaluator<'_, '_> {
 
     /// [`Evaluator::map_range_series`] over `threads` worker threads: workers take blocks
     /// of [`BLOCK_SERIES`] series in turn, decode and map them; the calling thread folds
-    /// finished blocks in block order. The first error stops the workers and is returned.
+    /// finished blocks in block order. No worker starts a block more than
+    /// `threads × BLOCKS_AHEAD_PER_WORKER` ahead of the next one to fold (it waits for
+    /// the fold), so memory stays bounded. The first error stops the workers and is
+    /// returned.
     #[allow(clippy::too_many_arguments)]
     fn map_parallel<S: Send, R: Send>(
         &self,
@@ -217,21 +240,40 @@ impl Evaluator<'_, '_> {
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let workers = threads.min(blocks);
+        let ahead = workers * BLOCKS_AHEAD_PER_WORKER;
+        // Blocks folded so far, with a wake-up for workers waiting to start a block.
+        let folded = Mutex::new(0usize);
+        let progress = Condvar::new();
         // A worker's result for one block: the mapped series and the samples read.
         type BlockResult<R> = Result<(Vec<R>, usize)>;
         std::thread::scope(|scope| {
-            let (tx, rx) =
-                sync_channel::<(usize, BlockResult<R>)>(workers * BLOCKS_IN_FLIGHT_PER_WORKER);
+            let (tx, rx) = sync_channel::<(usize, BlockResult<R>)>(ahead);
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
                     let tx = tx.clone();
-                    let (next, stop) = (&next, &stop);
+                    let (next, stop, folded, progress) = (&next, &stop, &folded, &progress);
                     scope.spawn(move || {
+                        let _guard = StopOnPanic {
+                            stop,
+                            folded,
+                            progress,
+                        };
                         let mut state = init();
                         let mut bufs = DecodeBufs::default();
                         loop {
                             let b = next.fetch_add(1, Ordering::Relaxed);
                             if b >= blocks || stop.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            {
+                                // Blocks before `b` are all taken, and the one to fold
+                                // next never waits here, so this cannot deadlock.
+                                let mut f = folded.lock();
+                                while b >= *f + ahead && !stop.load(Ordering::Relaxed) {
+                                    progress.wait(&mut f);
+                                }
+                            }
+                            if stop.load(Ordering::Relaxed) {
                                 break;
                             }
                             let lo = b * BLOCK_SERIES;
@@ -287,10 +329,17 @@ impl Evaluator<'_, '_> {
                             break 'recv;
                         }
                     }
+                    *folded.lock() = want;
+                    progress.notify_all();
                 }
             }
-            // Stop the workers (a blocked send fails once the receiver is gone) and join.
+            // Stop the workers (waiting ones are woken; a send fails once the receiver is
+            // gone) and join them.
             stop.store(true, Ordering::Relaxed);
+            {
+                let _f = folded.lock();
+                progress.notify_all();
+            }
             drop(rx);
             let mut states = Vec::with_capacity(handles.len());
             for h in handles {
@@ -301,6 +350,7 @@ impl Evaluator<'_, '_> {
             }
             match failure {
                 Some(e) => Err(e),
+                None if want < blocks => exec_err("range evaluation stopped before every series"),
                 None => Ok(states),
             }
         })
