@@ -190,7 +190,7 @@ impl<'a> IndexedRate<'a> {
             return None;
         }
         let mut result = last_v - first_v;
-        if self.is_counter {
+        if self.is_counter && !self.resets.is_empty() {
             result = self.resets.add_within(lo, hi, result);
         }
         let shape = WindowShape {
