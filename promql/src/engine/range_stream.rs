@@ -159,7 +159,7 @@ impl Evaluator<'_, '_> {
                 let mut samples_read = 0usize;
                 let result = if threads > 1 && series.len() >= PARALLEL_MIN_SERIES {
                     self.map_parallel(
-                        &series,
+                        series,
                         threads,
                         read,
                         &grid,
@@ -227,7 +227,7 @@ impl Evaluator<'_, '_> {
     #[allow(clippy::too_many_arguments)]
     fn map_parallel<S: Send, R: Send>(
         &self,
-        series: &[StorageSeries],
+        series: Vec<StorageSeries>,
         threads: usize,
         read: ReadRange<'_>,
         grid: &WindowGrid<'_>,
@@ -236,7 +236,18 @@ impl Evaluator<'_, '_> {
         fold: &mut impl FnMut(R) -> Result<()>,
         samples_read: &mut usize,
     ) -> Result<Vec<S>> {
-        let blocks = series.len().div_ceil(BLOCK_SERIES);
+        // Each block's series are moved to the worker that takes it (labels are not
+        // copied, and chunk copies are freed as soon as the block is done).
+        let mut rest = series.into_iter();
+        let mut queued: Vec<Mutex<Vec<StorageSeries>>> = Vec::new();
+        loop {
+            let block: Vec<StorageSeries> = rest.by_ref().take(BLOCK_SERIES).collect();
+            if block.is_empty() {
+                break;
+            }
+            queued.push(Mutex::new(block));
+        }
+        let blocks = queued.len();
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let workers = threads.min(blocks);
@@ -252,6 +263,7 @@ impl Evaluator<'_, '_> {
                 .map(|_| {
                     let tx = tx.clone();
                     let (next, stop, folded, progress) = (&next, &stop, &folded, &progress);
+                    let queued = &queued;
                     scope.spawn(move || {
                         let _guard = StopOnPanic {
                             stop,
@@ -276,18 +288,20 @@ impl Evaluator<'_, '_> {
                             if stop.load(Ordering::Relaxed) {
                                 break;
                             }
-                            let lo = b * BLOCK_SERIES;
-                            let hi = (lo + BLOCK_SERIES).min(series.len());
-                            let mut run = || -> BlockResult<R> {
-                                let mut out = Vec::with_capacity(hi - lo);
+                            let block = queued
+                                .get(b)
+                                .map(|q| std::mem::take(&mut *q.lock()))
+                                .unwrap_or_default();
+                            let run = || -> BlockResult<R> {
+                                let mut out = Vec::with_capacity(block.len());
                                 let mut read_here = 0usize;
-                                for s in &series[lo..hi] {
-                                    read_here += read.decode(s, &mut bufs)?;
+                                for s in block {
+                                    read_here += read.decode(&s, &mut bufs)?;
                                     if bufs.points.is_empty() {
                                         continue;
                                     }
                                     let rs = RangeSeries {
-                                        metric: Arc::new(s.labels.clone()),
+                                        metric: Arc::new(s.labels),
                                         drop_name: false,
                                         points: &bufs.points,
                                         start_timestamps: &bufs.start_timestamps,
