@@ -150,7 +150,7 @@ impl Evaluator<'_, '_> {
     ) -> Result<Vec<ESeries>> {
         let mut groups = StepGroups::new(a.op, grouping, a.without, self.steps());
         self.stream_range_function(c, |metric, drop_name, values| {
-            let g = groups.group_of(metric);
+            let g = groups.group_of(metric.labels());
             groups.add_series(g, values, drop_name);
             Ok(())
         })?;

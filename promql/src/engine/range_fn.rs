@@ -15,7 +15,8 @@ use super::annotations::Annotation;
 use super::error::{exec_err, Result};
 use super::eval::Evaluator;
 use super::range_kernel::{RangeCall, Scratch, SeriesKernel, SeriesOutcome, StepValue};
-use super::value::{ESeries, EVal, Metric, Point};
+use super::selector::SeriesMetric;
+use super::value::{ESeries, EVal, Point};
 use crate::functions::FunctionId;
 use crate::parser::ast::{Call, Expr};
 
@@ -26,11 +27,11 @@ struct WorkerState {
     present: Vec<bool>,
 }
 
-/// One series' results, handed from the thread that computed them to the fold.
+/// What one series' evaluation hands from the thread that computed it to the fold,
+/// besides its values.
 struct SeriesResult {
-    metric: Metric,
+    metric: SeriesMetric,
     drop_name: bool,
-    values: Vec<StepValue>,
     outcome: SeriesOutcome,
 }
 
@@ -162,7 +163,7 @@ impl Evaluator<'_, '_> {
     pub(crate) fn stream_range_function(
         &self,
         c: &Call,
-        mut f: impl FnMut(&Metric, bool, &[StepValue]) -> Result<()>,
+        mut f: impl FnMut(SeriesMetric, bool, &[StepValue]) -> Result<()>,
     ) -> Result<Vec<bool>> {
         use FunctionId as F;
         let rc = self.prepare_range_call(c)?;
@@ -184,17 +185,17 @@ impl Evaluator<'_, '_> {
                 scratch: Scratch::default(),
                 present: vec![false; steps],
             },
-            |state, grid, s| {
+            |state, grid, s, values| {
                 kernel.check_interrupt()?;
-                let outcome = kernel.values(grid, &s, &mut state.present, &mut state.scratch)?;
+                let outcome =
+                    kernel.values(grid, &s, &mut state.present, &mut state.scratch, values)?;
                 Ok(SeriesResult {
                     metric: s.metric,
                     drop_name: s.drop_name,
-                    values: std::mem::take(&mut state.scratch.values),
                     outcome,
                 })
             },
-            |r| {
+            |r, values| {
                 if !warned {
                     warned = true;
                     self.warn_invalid_quantiles(&rc, c);
@@ -204,16 +205,16 @@ impl Evaluator<'_, '_> {
                     self.annotate().add(Annotation::warning(
                         format!(
                             "sample has start time that overlaps with previous sample timestamp for metric {:?}",
-                            r.metric.get(METRIC_NAME).unwrap_or("")
+                            r.metric.labels().get(METRIC_NAME).unwrap_or("")
                         ),
                         rc.arg.pos(),
                     ));
                 }
-                if r.values.is_empty() {
+                if values.is_empty() {
                     return Ok(());
                 }
                 if matches!(rc.id, F::Rate | F::Increase) {
-                    if let Some(name) = r.metric.get(METRIC_NAME) {
+                    if let Some(name) = r.metric.labels().get(METRIC_NAME) {
                         if !COUNTER_SUFFIXES.iter().any(|x| name.ends_with(x)) {
                             self.annotate().add(Annotation::info(
                                 format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"),
@@ -222,7 +223,7 @@ impl Evaluator<'_, '_> {
                         }
                     }
                 }
-                f(&r.metric, drop_name || r.drop_name, &r.values)
+                f(r.metric, drop_name || r.drop_name, values)
             },
         )?;
         if !warned {
@@ -243,7 +244,7 @@ impl Evaluator<'_, '_> {
         let mut out: Vec<ESeries> = Vec::new();
         let present = self.stream_range_function(c, |metric, drop_name, values| {
             out.push(ESeries {
-                metric: metric.clone(),
+                metric: metric.into_shared(),
                 points: values
                     .iter()
                     .map(|&(step, v)| Point {

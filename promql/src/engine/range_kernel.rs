@@ -43,8 +43,6 @@ pub(crate) struct RangeCall<'c> {
 #[derive(Default)]
 pub(crate) struct Scratch {
     resets: kr::CounterResets,
-    /// The last series' results.
-    pub values: Vec<StepValue>,
 }
 
 /// What evaluating one series left besides its values.
@@ -76,13 +74,14 @@ impl SeriesKernel<'_> {
         self.start + step as i64 * self.interval
     }
 
-    /// The function's value at every step of one series, into `scratch.values`.
+    /// The function's value at every step of one series, appended to `values`.
     pub fn values(
         &self,
         grid: &WindowGrid<'_>,
         s: &RangeSeries<'_>,
         present: &mut [bool],
         scratch: &mut Scratch,
+        values: &mut Vec<StepValue>,
     ) -> Result<SeriesOutcome> {
         use FunctionId as F;
         let rc = self.rc;
@@ -94,10 +93,8 @@ impl SeriesKernel<'_> {
         let indexed_rate = !rc.extended && sts.is_empty() && matches!(id, F::Rate | F::Increase);
         if indexed_rate {
             scratch.resets.rebuild(pts);
-            return self.indexed_rate_values(id == F::Rate, grid, pts, present, scratch);
+            return self.indexed_rate_values(id == F::Rate, grid, pts, present, scratch, values);
         }
-        let values = &mut scratch.values;
-        values.clear();
         let mut outcome = SeriesOutcome {
             peak_window: 0,
             start_time_overlap: false,
@@ -215,9 +212,9 @@ impl SeriesKernel<'_> {
         pts: &[kn::Point],
         present: &mut [bool],
         scratch: &mut Scratch,
+        values: &mut Vec<StepValue>,
     ) -> Result<SeriesOutcome> {
-        let Scratch { resets, values } = scratch;
-        values.clear();
+        let resets = &scratch.resets;
         let mut rate = kr::IndexedRate::new(pts, resets, true, is_rate);
         let mut peak_window = 0usize;
         let mut work = 0usize;

@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 use vigil_storage::chunkenc::is_stale_nan;
@@ -17,7 +16,8 @@ use vigil_storage::Sample;
 
 use super::error::{exec_err, Result};
 use super::eval::Evaluator;
-use super::selector::{RangeSeries, WindowGrid};
+use super::range_kernel::StepValue;
+use super::selector::{RangeSeries, SeriesMetric, WindowGrid};
 use super::start_ts::{align, StartTimestampSource};
 use crate::kernels::Point as KernelPoint;
 use crate::parser::ast::Expr;
@@ -105,9 +105,9 @@ impl Drop for StopOnPanic<'_> {
 }
 
 impl Evaluator<'_, '_> {
-    /// Evaluates the series of range-vector argument `e`: `map(state, grid, series)` for
-    /// every series with a float sample, then `fold(result)` on the calling thread in
-    /// selection order. With at least [`PARALLEL_MIN_SERIES`] selected series and more
+    /// Evaluates the series of range-vector argument `e`: `map(state, grid, series, out)`
+    /// for every series with a float sample, appending its per-step values to `out`, then
+    /// `fold(result, values)` on the calling thread in selection order. With at least [`PARALLEL_MIN_SERIES`] selected series and more
     /// than one query thread, `map` runs on worker threads, each with its own state from
     /// `init`; the states are returned (one per thread that ran). Matrix selectors fetch
     /// start timestamps when `with_start_timestamps` and the query uses them. Same
@@ -117,8 +117,8 @@ impl Evaluator<'_, '_> {
         e: &Expr,
         with_start_timestamps: bool,
         init: impl Fn() -> S + Sync,
-        map: impl Fn(&mut S, &WindowGrid<'_>, RangeSeries<'_>) -> Result<R> + Sync,
-        mut fold: impl FnMut(R) -> Result<()>,
+        map: impl Fn(&mut S, &WindowGrid<'_>, RangeSeries<'_>, &mut Vec<StepValue>) -> Result<R> + Sync,
+        mut fold: impl FnMut(R, &[StepValue]) -> Result<()>,
     ) -> Result<Vec<S>> {
         match e {
             Expr::Paren(p) => {
@@ -171,6 +171,7 @@ impl Evaluator<'_, '_> {
                 } else {
                     let mut state = init();
                     let mut bufs = DecodeBufs::default();
+                    let mut values: Vec<StepValue> = Vec::new();
                     let run = (|| {
                         for s in series {
                             self.check_interrupt()?;
@@ -179,12 +180,14 @@ impl Evaluator<'_, '_> {
                                 continue;
                             }
                             let rs = RangeSeries {
-                                metric: Arc::new(s.labels),
+                                metric: SeriesMetric::Owned(s.labels),
                                 drop_name: false,
                                 points: &bufs.points,
                                 start_timestamps: &bufs.start_timestamps,
                             };
-                            fold(map(&mut state, &grid, rs)?)?;
+                            values.clear();
+                            let r = map(&mut state, &grid, rs, &mut values)?;
+                            fold(r, &values)?;
                         }
                         Ok(())
                     })();
@@ -198,6 +201,7 @@ impl Evaluator<'_, '_> {
                 let grid = input.grid();
                 let mut state = init();
                 let mut points: Vec<KernelPoint> = Vec::new();
+                let mut values: Vec<StepValue> = Vec::new();
                 for s in &input.series {
                     points.clear();
                     points.extend(s.points.iter().map(|p| (p.t, p.v)));
@@ -205,12 +209,14 @@ impl Evaluator<'_, '_> {
                         continue;
                     }
                     let rs = RangeSeries {
-                        metric: s.metric.clone(),
+                        metric: SeriesMetric::Shared(s.metric.clone()),
                         drop_name: s.drop_name,
                         points: &points,
                         start_timestamps: &[],
                     };
-                    fold(map(&mut state, &grid, rs)?)?;
+                    values.clear();
+                    let r = map(&mut state, &grid, rs, &mut values)?;
+                    fold(r, &values)?;
                 }
                 Ok(vec![state])
             }
@@ -232,8 +238,9 @@ impl Evaluator<'_, '_> {
         read: ReadRange<'_>,
         grid: &WindowGrid<'_>,
         init: &(impl Fn() -> S + Sync),
-        map: &(impl Fn(&mut S, &WindowGrid<'_>, RangeSeries<'_>) -> Result<R> + Sync),
-        fold: &mut impl FnMut(R) -> Result<()>,
+        map: &(impl Fn(&mut S, &WindowGrid<'_>, RangeSeries<'_>, &mut Vec<StepValue>) -> Result<R>
+              + Sync),
+        fold: &mut impl FnMut(R, &[StepValue]) -> Result<()>,
         samples_read: &mut usize,
     ) -> Result<Vec<S>> {
         // Each block's series are moved to the worker that takes it (labels are not
@@ -256,7 +263,10 @@ impl Evaluator<'_, '_> {
         let folded = Mutex::new(0usize);
         let progress = Condvar::new();
         // A worker's result for one block: the mapped series and the samples read.
-        type BlockResult<R> = Result<(Vec<R>, usize)>;
+        // A worker's result for one block: the mapped series with the range of their
+        // values in one buffer (one allocation per block, so the folding thread frees
+        // little that another thread allocated), and the samples read.
+        type BlockResult<R> = Result<(Vec<(R, std::ops::Range<usize>)>, Vec<StepValue>, usize)>;
         std::thread::scope(|scope| {
             let (tx, rx) = sync_channel::<(usize, BlockResult<R>)>(ahead);
             let handles: Vec<_> = (0..workers)
@@ -294,6 +304,7 @@ impl Evaluator<'_, '_> {
                                 .unwrap_or_default();
                             let run = || -> BlockResult<R> {
                                 let mut out = Vec::with_capacity(block.len());
+                                let mut values: Vec<StepValue> = Vec::new();
                                 let mut read_here = 0usize;
                                 for s in block {
                                     read_here += read.decode(&s, &mut bufs)?;
@@ -301,14 +312,16 @@ impl Evaluator<'_, '_> {
                                         continue;
                                     }
                                     let rs = RangeSeries {
-                                        metric: Arc::new(s.labels),
+                                        metric: SeriesMetric::Owned(s.labels),
                                         drop_name: false,
                                         points: &bufs.points,
                                         start_timestamps: &bufs.start_timestamps,
                                     };
-                                    out.push(map(&mut state, grid, rs)?);
+                                    let from = values.len();
+                                    let r = map(&mut state, grid, rs, &mut values)?;
+                                    out.push((r, from..values.len()));
                                 }
-                                Ok((out, read_here))
+                                Ok((out, values, read_here))
                             };
                             let res = run();
                             let failed = res.is_err();
@@ -321,24 +334,25 @@ impl Evaluator<'_, '_> {
                 })
                 .collect();
             drop(tx);
-            let mut pending: BTreeMap<usize, Vec<R>> = BTreeMap::new();
+            type Block<R> = (Vec<(R, std::ops::Range<usize>)>, Vec<StepValue>);
+            let mut pending: BTreeMap<usize, Block<R>> = BTreeMap::new();
             let mut want = 0usize;
             let mut failure = None;
             'recv: for (b, res) in rx.iter() {
                 match res {
-                    Ok((rs, n)) => {
+                    Ok((rs, values, n)) => {
                         *samples_read += n;
-                        pending.insert(b, rs);
+                        pending.insert(b, (rs, values));
                     }
                     Err(e) => {
                         failure = Some(e);
                         break;
                     }
                 }
-                while let Some(rs) = pending.remove(&want) {
+                while let Some((rs, values)) = pending.remove(&want) {
                     want += 1;
-                    for r in rs {
-                        if let Err(e) = fold(r) {
+                    for (r, range) in rs {
+                        if let Err(e) = fold(r, values.get(range).unwrap_or(&[])) {
                             failure = Some(e);
                             break 'recv;
                         }

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use vigil_storage::chunkenc::is_stale_nan;
-use vigil_storage::Sample;
+use vigil_storage::{Labels, Sample};
 
 use super::error::Result;
 use super::eval::Evaluator;
@@ -122,11 +122,34 @@ impl WindowGrid<'_> {
     }
 }
 
+/// The labels of a range-vector argument's series: owned when just read from storage
+/// (shared only if an output series needs them), or already shared (subqueries).
+pub(crate) enum SeriesMetric {
+    Owned(Labels),
+    Shared(Metric),
+}
+
+impl SeriesMetric {
+    pub fn labels(&self) -> &Labels {
+        match self {
+            SeriesMetric::Owned(l) => l,
+            SeriesMetric::Shared(m) => m,
+        }
+    }
+
+    pub fn into_shared(self) -> Metric {
+        match self {
+            SeriesMetric::Owned(l) => Arc::new(l),
+            SeriesMetric::Shared(m) => m,
+        }
+    }
+}
+
 /// One series of a range-vector argument, handed to a consumer one at a time: its labels,
 /// delayed name removal, float samples without stale markers (as kernel points) and, when
 /// known, start timestamps parallel to them (else empty).
 pub(crate) struct RangeSeries<'b> {
-    pub metric: Metric,
+    pub metric: SeriesMetric,
     pub drop_name: bool,
     pub points: &'b [KernelPoint],
     pub start_timestamps: &'b [i64],
