@@ -86,6 +86,18 @@ impl ReadRange<'_> {
     }
 }
 
+/// A worker's result for one block of series.
+struct BlockOut<R> {
+    /// The mapped series, with the range of their values in `values` (one buffer per
+    /// block).
+    mapped: Vec<(R, std::ops::Range<usize>)>,
+    values: Vec<StepValue>,
+    samples_read: usize,
+    /// The block's storage series (labels taken), returned so that the thread that
+    /// selected them frees them: glibc's per-thread arenas make cross-thread frees contend.
+    series: Vec<StorageSeries>,
+}
+
 /// Stops the other workers when a worker unwinds, so none waits forever for a block that
 /// will never be folded (the panic itself is re-raised on the calling thread).
 struct StopOnPanic<'a> {
@@ -263,10 +275,7 @@ impl Evaluator<'_, '_> {
         let folded = Mutex::new(0usize);
         let progress = Condvar::new();
         // A worker's result for one block: the mapped series and the samples read.
-        // A worker's result for one block: the mapped series with the range of their
-        // values in one buffer (one allocation per block, so the folding thread frees
-        // little that another thread allocated), and the samples read.
-        type BlockResult<R> = Result<(Vec<(R, std::ops::Range<usize>)>, Vec<StepValue>, usize)>;
+        type BlockResult<R> = Result<BlockOut<R>>;
         std::thread::scope(|scope| {
             let (tx, rx) = sync_channel::<(usize, BlockResult<R>)>(ahead);
             let handles: Vec<_> = (0..workers)
@@ -298,21 +307,21 @@ impl Evaluator<'_, '_> {
                             if stop.load(Ordering::Relaxed) {
                                 break;
                             }
-                            let block = queued
+                            let mut block = queued
                                 .get(b)
                                 .map(|q| std::mem::take(&mut *q.lock()))
                                 .unwrap_or_default();
-                            let run = || -> BlockResult<R> {
+                            let mut run = || -> BlockResult<R> {
                                 let mut out = Vec::with_capacity(block.len());
                                 let mut values: Vec<StepValue> = Vec::new();
                                 let mut read_here = 0usize;
-                                for s in block {
-                                    read_here += read.decode(&s, &mut bufs)?;
+                                for s in block.iter_mut() {
+                                    read_here += read.decode(s, &mut bufs)?;
                                     if bufs.points.is_empty() {
                                         continue;
                                     }
                                     let rs = RangeSeries {
-                                        metric: SeriesMetric::Owned(s.labels),
+                                        metric: SeriesMetric::Owned(std::mem::take(&mut s.labels)),
                                         drop_name: false,
                                         points: &bufs.points,
                                         start_timestamps: &bufs.start_timestamps,
@@ -321,9 +330,19 @@ impl Evaluator<'_, '_> {
                                     let r = map(&mut state, grid, rs, &mut values)?;
                                     out.push((r, from..values.len()));
                                 }
-                                Ok((out, values, read_here))
+                                Ok(BlockOut {
+                                    mapped: out,
+                                    values,
+                                    samples_read: read_here,
+                                    series: Vec::new(),
+                                })
                             };
-                            let res = run();
+                            // The series go back to the folding thread to be freed there,
+                            // where they were allocated (no cross-thread frees).
+                            let res = run().map(|mut o| {
+                                o.series = block;
+                                o
+                            });
                             let failed = res.is_err();
                             if tx.send((b, res)).is_err() || failed {
                                 break;
@@ -334,25 +353,24 @@ impl Evaluator<'_, '_> {
                 })
                 .collect();
             drop(tx);
-            type Block<R> = (Vec<(R, std::ops::Range<usize>)>, Vec<StepValue>);
-            let mut pending: BTreeMap<usize, Block<R>> = BTreeMap::new();
+            let mut pending: BTreeMap<usize, BlockOut<R>> = BTreeMap::new();
             let mut want = 0usize;
             let mut failure = None;
             'recv: for (b, res) in rx.iter() {
                 match res {
-                    Ok((rs, values, n)) => {
-                        *samples_read += n;
-                        pending.insert(b, (rs, values));
+                    Ok(o) => {
+                        *samples_read += o.samples_read;
+                        pending.insert(b, o);
                     }
                     Err(e) => {
                         failure = Some(e);
                         break;
                     }
                 }
-                while let Some((rs, values)) = pending.remove(&want) {
+                while let Some(o) = pending.remove(&want) {
                     want += 1;
-                    for (r, range) in rs {
-                        if let Err(e) = fold(r, values.get(range).unwrap_or(&[])) {
+                    for (r, range) in o.mapped {
+                        if let Err(e) = fold(r, o.values.get(range).unwrap_or(&[])) {
                             failure = Some(e);
                             break 'recv;
                         }
