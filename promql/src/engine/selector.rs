@@ -265,7 +265,7 @@ impl Evaluator<'_, '_> {
 
     /// The range-vector input for a matrix selector or subquery argument, every series'
     /// points held at once (for a range vector as an instant query's result; functions
-    /// stream their input with [`Evaluator::for_each_range_series`] instead).
+    /// stream their input with [`Evaluator::map_range_series`] instead).
     pub fn eval_range_input(&self, e: &Expr) -> Result<RangeInput> {
         match e {
             Expr::Paren(p) => self.eval_range_input(&p.expr),

@@ -17,7 +17,7 @@
 //! | [`time`] | `year`, `month`, `day_of_*`, `days_in_month`, `hour`, `minute` |
 //! | [`histogram`] | classic-histogram `histogram_quantile` / `histogram_fraction` over `le` buckets |
 //! | [`labels`] | `label_replace`, `label_join` |
-//! | [`format`] | Go-compatible float formatting for messages and label values |
+//! | [`mod@format`] | Go-compatible float formatting for messages and label values |
 //!
 //! # Which kernel backs which function
 //!
@@ -59,6 +59,7 @@ pub mod labels;
 pub mod math;
 pub mod over_time;
 pub mod range;
+mod range_indexed;
 pub mod stats;
 pub mod time;
 

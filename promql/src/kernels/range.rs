@@ -5,6 +5,7 @@
 //! exactly when Prometheus emits no sample. This module never selects samples from
 //! storage and never handles histograms.
 
+pub use super::range_indexed::{CounterResets, IndexedRate};
 use super::stats::kahan_inc;
 use super::{Point, Window, MS_PER_SECOND};
 
@@ -90,146 +91,18 @@ pub fn extrapolated_rate_st(w: &Window, is_counter: bool, is_rate: bool) -> Rate
     out
 }
 
-/// The counter resets of one whole series (a value below its predecessor), found once so
-/// that each step's window adds only its own resets instead of rescanning every sample:
-/// `rate`/`increase` over a range query then cost O(log n + resets in the window) per
-/// step. Resets are kept in sample order, so a window's corrections are added in exactly
-/// the order [`extrapolated_rate`] adds them (bit-identical results).
-#[derive(Clone, Debug, Default)]
-pub struct CounterResets {
-    /// Index of the sample after each reset (always >= 1), ascending.
-    at: Vec<usize>,
-    /// The value before each reset, parallel to `at`.
-    pre: Vec<f64>,
-}
-
-impl CounterResets {
-    /// No resets (reuse the allocation with [`CounterResets::rebuild`]).
-    pub fn new() -> CounterResets {
-        CounterResets::default()
-    }
-
-    /// Finds the resets of `points` (one whole series), replacing the previous contents.
-    pub fn rebuild(&mut self, points: &[Point]) {
-        self.at.clear();
-        self.pre.clear();
-        for (i, pair) in points.windows(2).enumerate() {
-            if pair[1].1 < pair[0].1 {
-                self.at.push(i + 1);
-                self.pre.push(pair[0].1);
-            }
-        }
-    }
-
-    /// Number of resets in the series.
-    pub fn len(&self) -> usize {
-        self.at.len()
-    }
-
-    /// Whether the series has no reset.
-    pub fn is_empty(&self) -> bool {
-        self.at.is_empty()
-    }
-
-    /// Adds to `acc`, in sample order, the pre-reset values of the resets between two
-    /// samples of the window `points[lo..hi]` (the series' indices), and returns the sum.
-    pub fn add_within(&self, lo: usize, hi: usize, mut acc: f64) -> f64 {
-        let first = self.at.partition_point(|&i| i <= lo);
-        for (&i, &pre) in self.at[first..].iter().zip(&self.pre[first..]) {
-            if i >= hi {
-                break;
-            }
-            acc += pre;
-        }
-        acc
-    }
-}
-
-/// `rate`/`increase`/`delta` of many windows of one series (no start timestamps), each
-/// bit-identical to [`extrapolated_rate`] on the window alone: counter resets come from a
-/// [`CounterResets`] of the whole series instead of a scan of the window, and the
-/// extrapolation factor — a chain of divisions that depends only on the window's shape
-/// (sample offsets from the boundaries, spacing, count and range) — is reused while the
-/// shape repeats, as it does for regular scrapes on a step grid, unless the counter's
-/// zero point limits it.
-pub struct IndexedRate<'a> {
-    series: &'a [Point],
-    resets: &'a CounterResets,
-    is_counter: bool,
-    is_rate: bool,
-    /// The last shape and its factor without a zero-point limit.
-    memo: Option<(WindowShape, f64)>,
-}
-
-impl<'a> IndexedRate<'a> {
-    /// `resets` must have been built from `series`.
-    pub fn new(
-        series: &'a [Point],
-        resets: &'a CounterResets,
-        is_counter: bool,
-        is_rate: bool,
-    ) -> IndexedRate<'a> {
-        IndexedRate {
-            series,
-            resets,
-            is_counter,
-            is_rate,
-            memo: None,
-        }
-    }
-
-    /// The value over the window `series[lo..hi]` between `start_ms` and `end_ms`.
-    pub fn window(&mut self, lo: usize, hi: usize, start_ms: i64, end_ms: i64) -> Option<f64> {
-        let points = self.series.get(lo..hi)?;
-        let (Some(&(first_t, first_v)), Some(&(last_t, last_v))) = (points.first(), points.last())
-        else {
-            return None;
-        };
-        let num_minus_one = points.len() - 1;
-        if num_minus_one == 0 {
-            return None;
-        }
-        let mut result = last_v - first_v;
-        if self.is_counter && !self.resets.is_empty() {
-            result = self.resets.add_within(lo, hi, result);
-        }
-        let shape = WindowShape {
-            to_start_ms: first_t - start_ms,
-            to_end_ms: end_ms - last_t,
-            sampled_ms: last_t - first_t,
-            num_minus_one,
-            range_ms: end_ms - start_ms,
-        };
-        let range_seconds = super::duration_seconds(shape.range_ms);
-        if self.is_counter && !zero_point_beyond(num_minus_one, first_v, result) {
-            return Some(
-                result * shape.factor(Some((first_v, result)), self.is_rate, range_seconds),
-            );
-        }
-        let factor = match self.memo {
-            Some((memo_shape, factor)) if memo_shape == shape => factor,
-            _ => {
-                let factor = shape.factor(None, self.is_rate, range_seconds);
-                self.memo = Some((shape, factor));
-                factor
-            }
-        };
-        Some(result * factor)
-    }
-}
-
 /// What the extrapolation factor of a window without start timestamps depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct WindowShape {
+pub(super) struct WindowShape {
     /// First sample minus the range start.
-    to_start_ms: i64,
+    pub to_start_ms: i64,
     /// Range end minus the last sample.
-    to_end_ms: i64,
+    pub to_end_ms: i64,
     /// Last minus first sample.
-    sampled_ms: i64,
+    pub sampled_ms: i64,
     /// Samples minus one (> 0).
-    num_minus_one: usize,
-    range_ms: i64,
+    pub num_minus_one: usize,
+    pub range_ms: i64,
 }
 
 impl WindowShape {
@@ -237,7 +110,12 @@ impl WindowShape {
     /// below 1.1× the average spacing, else by half a spacing; with `zero_point =
     /// Some((first_v, result))` (counters) never to before the counter's zero point.
     /// Divided by the range for `rate`.
-    fn factor(&self, zero_point: Option<(f64, f64)>, is_rate: bool, range_seconds: f64) -> f64 {
+    pub(super) fn factor(
+        &self,
+        zero_point: Option<(f64, f64)>,
+        is_rate: bool,
+        range_seconds: f64,
+    ) -> f64 {
         let ms = MS_PER_SECOND as f64;
         let mut duration_to_start = self.to_start_ms as f64 / ms;
         let mut duration_to_end = self.to_end_ms as f64 / ms;
@@ -276,7 +154,7 @@ impl WindowShape {
 /// `first_v >= result > 0`, the zero point lies at least the sampled interval back, and
 /// the extrapolation reaches less than 0.55× of it (below 1.1× an average spacing that is
 /// at most half the sampled interval, or half a spacing).
-fn zero_point_beyond(num_minus_one: usize, first_v: f64, result: f64) -> bool {
+pub(super) fn zero_point_beyond(num_minus_one: usize, first_v: f64, result: f64) -> bool {
     num_minus_one >= 2 && result > 0.0 && first_v >= result
 }
 
