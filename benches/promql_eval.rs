@@ -3,9 +3,13 @@
 //! with `sum by (job) (rate(x[5m]))` and
 //! `histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))`, instant and range (1h at
 //! 15s step). Measures the engine through the real storage read path; no assertions on time.
+//! The range queries are also measured on one thread (`*/1_thread`, `max_query_threads =
+//! 1`) and in process CPU time (`*/cpu`: all threads, from `/proc/self/stat` on Linux, 10 ms
+//! resolution), which other load on a shared machine disturbs far less than wall time.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use vigil_promql::engine::{Engine, EngineOpts};
@@ -63,10 +67,40 @@ fn build_db(dir: &std::path::Path) -> Arc<Db> {
     db
 }
 
+/// Linux reports process CPU times in `/proc` in these ticks per second (`USER_HZ`).
+const PROC_TICKS_PER_SECOND: u64 = 100;
+
+/// CPU time (user + system) of the whole process so far, threads that have exited
+/// included, from `/proc/self/stat` (10 ms resolution); None where unavailable.
+fn process_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 1000 / PROC_TICKS_PER_SECOND))
+}
+
+/// Runs `f` `iters` times; returns the process CPU time spent (wall time if unavailable).
+fn cpu_time(iters: u64, mut f: impl FnMut()) -> Duration {
+    let (cpu0, wall0) = (process_cpu(), Instant::now());
+    for _ in 0..iters {
+        f();
+    }
+    match (cpu0, process_cpu()) {
+        (Some(a), Some(b)) => b.saturating_sub(a),
+        _ => wall0.elapsed(),
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let db = build_db(dir.path());
     let engine = Engine::new(EngineOpts::default());
+    let one_thread = Engine::new(EngineOpts {
+        max_query_threads: 1,
+        ..EngineOpts::default()
+    });
     let queries = [
         ("sum_rate", "sum by (job) (rate(x[5m]))"),
         (
@@ -82,6 +116,20 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(format!("{name}/range_1h_15s"), |b| {
             b.iter(|| engine.range(db.as_ref(), q, 0, HOUR_MS, SCRAPE_MS).unwrap())
+        });
+        g.bench_function(format!("{name}/range_1h_15s/1_thread"), |b| {
+            b.iter(|| {
+                one_thread
+                    .range(db.as_ref(), q, 0, HOUR_MS, SCRAPE_MS)
+                    .unwrap()
+            })
+        });
+        g.bench_function(format!("{name}/range_1h_15s/cpu"), |b| {
+            b.iter_custom(|iters| {
+                cpu_time(iters, || {
+                    engine.range(db.as_ref(), q, 0, HOUR_MS, SCRAPE_MS).unwrap();
+                })
+            })
         });
     }
     g.finish();

@@ -6,15 +6,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use vigil_storage::labels::METRIC_NAME;
 use vigil_storage::{Labels, LabelsBuilder};
 
 use super::annotations::Annotation;
 use super::error::{exec_err, Result};
 use super::eval::Evaluator;
-use super::value::{ESample, ESeries, EVal, Metric};
-use crate::kernels::stats::{quantile, AvgAcc, SumAcc, VarianceAcc};
-use crate::parser::ast::{AggregateExpr, AggregateOp};
+use super::group_acc::{grouping_labels, is_cell_op, StepGroups};
+use super::range_fn::is_windowed_range_function;
+use super::value::{total_points, ESample, ESeries, EVal, Metric};
+use crate::kernels::stats::quantile;
+use crate::parser::ast::{AggregateExpr, AggregateOp, Expr};
 
 /// Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
 pub(crate) fn format_float_f(v: f64) -> String {
@@ -29,26 +30,21 @@ pub(crate) fn format_float_f(v: f64) -> String {
     }
 }
 
-/// The output labels of a group.
-fn grouping_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
-    if without {
-        l.without(|n| n == METRIC_NAME || grouping.iter().any(|g| g == n))
-    } else {
-        l.without(|n| !grouping.iter().any(|g| g == n))
-    }
-}
-
+/// Per-step state of a `quantile` group.
 #[derive(Clone, Default)]
-struct Group {
+struct QuantileGroup {
     seen: bool,
-    /// min, max and group.
-    value: f64,
-    count: f64,
-    sum: SumAcc,
-    avg: AvgAcc,
-    var: VarianceAcc,
     values: Vec<f64>,
     drop_name: bool,
+}
+
+/// `e` without enclosing parentheses (but not through step-invariant wrappers, which
+/// change how an expression is evaluated).
+fn strip_parens(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip_parens(&p.expr),
+        e => e,
+    }
 }
 
 /// A valid label name: `[a-zA-Z_][a-zA-Z0-9_]*` or any valid UTF-8 (Prometheus 3 accepts
@@ -80,9 +76,18 @@ impl Evaluator<'_, '_> {
                 param_f = self.eval_scalar(p)?;
             }
         }
-        let input = self.eval_vector(&a.expr)?;
         let mut grouping: Vec<String> = a.grouping.clone();
         grouping.sort();
+        if is_cell_op(a.op) {
+            if let Expr::Call(c) = strip_parens(&a.expr) {
+                if is_windowed_range_function(c.func.id) {
+                    // `sum by (job) (rate(x[5m]))`: fold each series' function results
+                    // into the groups as soon as they are computed.
+                    return self.aggregate_range_call(a, &grouping, c).map(EVal::Vector);
+                }
+            }
+        }
+        let input = self.eval_vector(&a.expr)?;
         if a.op == AggregateOp::Quantile {
             for q in &param_f {
                 if !(0.0..=1.0).contains(q) {
@@ -135,6 +140,27 @@ impl Evaluator<'_, '_> {
         (idx, metrics)
     }
 
+    /// Aggregates range function call `c` (any but `absent_over_time`) series by series,
+    /// without materialising the function's output (see [`StepGroups`]).
+    fn aggregate_range_call(
+        &self,
+        a: &AggregateExpr,
+        grouping: &[String],
+        c: &crate::parser::ast::Call,
+    ) -> Result<Vec<ESeries>> {
+        let mut groups = StepGroups::new(a.op, grouping, a.without, self.steps());
+        self.stream_range_function(c, |metric, drop_name, values| {
+            let g = groups.group_of(metric.labels());
+            groups.add_series(g, values, drop_name);
+            Ok(())
+        })?;
+        let out = groups.finish(|step| self.step_ts(step));
+        if self.steps() > 1 {
+            self.check_samples(total_points(&out))?;
+        }
+        Ok(out)
+    }
+
     fn aggregate_simple(
         &self,
         a: &AggregateExpr,
@@ -142,69 +168,71 @@ impl Evaluator<'_, '_> {
         input: &[ESeries],
         param: &[f64],
     ) -> Result<Vec<ESeries>> {
+        if a.op == AggregateOp::Quantile {
+            return self.aggregate_quantile(a, grouping, input, param);
+        }
+        let n = self.steps();
+        let interval = self.interval.max(1);
+        let mut groups = StepGroups::new(a.op, grouping, a.without, n);
+        for s in input {
+            self.check_interrupt()?;
+            let g = groups.group_of(&s.metric);
+            // As the step-by-step evaluation: points on the grid, the first one per step.
+            let mut last_step = None;
+            for p in &s.points {
+                let d = p.t - self.start;
+                if d < 0 || d % interval != 0 {
+                    continue;
+                }
+                let step = (d / interval) as usize;
+                if step >= n || last_step == Some(step) {
+                    continue;
+                }
+                last_step = Some(step);
+                groups.add(g, step, p.v, s.drop_name);
+            }
+        }
+        let out = groups.finish(|step| self.step_ts(step));
+        if n > 1 {
+            self.check_samples(total_points(&out))?;
+        }
+        Ok(out)
+    }
+
+    fn aggregate_quantile(
+        &self,
+        a: &AggregateExpr,
+        grouping: &[String],
+        input: &[ESeries],
+        param: &[f64],
+    ) -> Result<Vec<ESeries>> {
         let (gidx, metrics) = self.group_index(a, grouping, input);
-        let mut groups: Vec<Group> = vec![Group::default(); metrics.len()];
-        let op = a.op;
+        let mut groups: Vec<QuantileGroup> = vec![QuantileGroup::default(); metrics.len()];
         self.range_eval(&[input], |step, _, v| {
             for g in groups.iter_mut() {
                 g.seen = false;
                 g.values.clear();
             }
             for s in &v[0] {
-                let f = s.v;
                 let g = &mut groups[gidx[s.idx]];
                 let dn = input[s.idx].drop_name;
                 if !g.seen {
-                    *g = Group {
-                        seen: true,
-                        value: f,
-                        count: 1.0,
-                        values: std::mem::take(&mut g.values),
-                        drop_name: dn,
-                        ..Group::default()
-                    };
-                    if op == AggregateOp::Group {
-                        g.value = 1.0;
-                    }
-                } else {
-                    if dn {
-                        g.drop_name = true;
-                    }
-                    g.count += 1.0;
-                    match op {
-                        AggregateOp::Max if g.value < f || g.value.is_nan() => g.value = f,
-                        AggregateOp::Min if g.value > f || g.value.is_nan() => g.value = f,
-                        _ => {}
-                    }
+                    g.seen = true;
+                    g.drop_name = dn;
+                } else if dn {
+                    g.drop_name = true;
                 }
-                match op {
-                    AggregateOp::Sum => g.sum.add(f),
-                    AggregateOp::Avg => g.avg.add(f),
-                    AggregateOp::Stddev | AggregateOp::Stdvar => g.var.add(f),
-                    AggregateOp::Quantile => g.values.push(f),
-                    _ => {}
-                }
+                g.values.push(s.v);
             }
             let mut out = Vec::new();
             for (gi, g) in groups.iter_mut().enumerate() {
                 if !g.seen {
                     continue;
                 }
-                let v = match op {
-                    AggregateOp::Sum => g.sum.value(),
-                    AggregateOp::Avg => g.avg.value(),
-                    AggregateOp::Count => g.count,
-                    AggregateOp::Stdvar => g.var.stdvar(),
-                    AggregateOp::Stddev => g.var.stddev(),
-                    AggregateOp::Quantile => {
-                        let q = param.get(step).copied().unwrap_or(f64::NAN);
-                        quantile(q, &mut g.values)
-                    }
-                    _ => g.value,
-                };
+                let q = param.get(step).copied().unwrap_or(f64::NAN);
                 out.push(ESample {
                     metric: metrics[gi].clone(),
-                    v,
+                    v: quantile(q, &mut g.values),
                     drop_name: g.drop_name,
                 });
             }

@@ -84,17 +84,7 @@ impl<'a, 's> Evaluator<'a, 's> {
 
     /// Fails when the query timed out or was cancelled.
     pub fn check_interrupt(&self) -> Result<()> {
-        if let Some(c) = self.shared.cancel {
-            if c.load(Ordering::Relaxed) {
-                return Err(Error::Canceled);
-            }
-        }
-        if let Some(d) = self.shared.deadline {
-            if Instant::now() >= d {
-                return Err(Error::Timeout);
-            }
-        }
-        Ok(())
+        interrupt_status(self.shared.cancel, self.shared.deadline)
     }
 
     /// Fails when `n` samples would exceed the sample limit.
@@ -303,6 +293,24 @@ impl<'a, 's> Evaluator<'a, 's> {
         self.check_samples(total_points(&out))?;
         Ok(out)
     }
+}
+
+/// Fails when `cancel` is set or `deadline` has passed (usable from worker threads).
+pub(crate) fn interrupt_status(
+    cancel: Option<&AtomicBool>,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    if let Some(c) = cancel {
+        if c.load(Ordering::Relaxed) {
+            return Err(Error::Canceled);
+        }
+    }
+    if let Some(d) = deadline {
+        if Instant::now() >= d {
+            return Err(Error::Timeout);
+        }
+    }
+    Ok(())
 }
 
 /// Empty labels as a shared metric.

@@ -1,8 +1,8 @@
 //! Function dispatch: maps every `FunctionId` of the function table to its evaluation —
-//! pointwise math on instant vectors, range-vector functions over sliding windows, time and
-//! date functions, label manipulation, sorting, `absent*`, `scalar`/`vector` and classic
-//! `histogram_quantile`. Numeric kernels live in `crate::kernels` (range functions) and `histogram`; this module handles
-//! arguments, labels and name dropping. It never reads storage except through selectors.
+//! pointwise math on instant vectors, time and date functions, label manipulation,
+//! sorting, `absent`, `scalar`/`vector` and classic `histogram_quantile`; range-vector
+//! functions are handed to `range_fn`. This module handles arguments, labels and name
+//! dropping. It never reads storage except through selectors.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,9 +17,6 @@ use super::histogram::{classic_histogram_fn, BucketFn};
 use super::selector::SelectorOutput;
 use super::value::{ESeries, EVal, Point};
 use crate::functions::FunctionId;
-use crate::kernels as kn;
-use crate::kernels::over_time as ko;
-use crate::kernels::range as kr;
 use crate::parser::ast::{Call, Expr};
 
 const MS_PER_SECOND: f64 = 1000.0;
@@ -153,7 +150,7 @@ fn absent_labels(e: &Expr) -> Labels {
 }
 
 impl Evaluator<'_, '_> {
-    fn scalar_arg(&self, c: &Call, i: usize) -> Result<Vec<f64>> {
+    pub(super) fn scalar_arg(&self, c: &Call, i: usize) -> Result<Vec<f64>> {
         match c.args.get(i) {
             Some(e) => self.eval_scalar(e),
             None => exec_err(format!("missing argument {i} of {}", c.func.name)),
@@ -487,7 +484,7 @@ impl Evaluator<'_, '_> {
     }
 
     /// The `absent`/`absent_over_time` output: 1 at every step where nothing was present.
-    fn absent_series(&self, c: &Call, present: &[bool]) -> Vec<ESeries> {
+    pub(super) fn absent_series(&self, c: &Call, present: &[bool]) -> Vec<ESeries> {
         let points: Vec<Point> = present
             .iter()
             .enumerate()
@@ -639,226 +636,6 @@ impl Evaluator<'_, '_> {
                     });
                 }
             }
-        }
-        Ok(EVal::Vector(out))
-    }
-
-    fn eval_range_function(&self, c: &Call) -> Result<EVal> {
-        use FunctionId as F;
-        let id = c.func.id;
-        let (matrix_idx, scalar_args): (usize, Vec<usize>) = match id {
-            F::QuantileOverTime => (1, vec![0]),
-            F::PredictLinear => (0, vec![1]),
-            F::DoubleExponentialSmoothing => (0, vec![1, 2]),
-            _ => (0, vec![]),
-        };
-        let mut params = Vec::new();
-        for i in scalar_args {
-            params.push(self.scalar_arg(c, i)?);
-        }
-        let Some(arg) = c.args.get(matrix_idx) else {
-            return exec_err(format!("missing range argument of {}", c.func.name));
-        };
-        if let Expr::MatrixSelector(ms) = arg.unwrap_parens() {
-            let vs = &ms.vector_selector;
-            let name = c.func.name;
-            if vs.smoothed && !matches!(id, F::Delta | F::Increase | F::Rate) {
-                return exec_err(format!("smoothed modifier can only be used with: delta, increase, rate - not with {name}"));
-            }
-            if vs.anchored
-                && !matches!(
-                    id,
-                    F::Changes | F::Delta | F::Increase | F::Rate | F::Resets
-                )
-            {
-                return exec_err(format!("anchored modifier can only be used with: changes, delta, increase, rate, resets - not with {name}"));
-            }
-        }
-        if id == F::DoubleExponentialSmoothing {
-            for (i, v) in params[0].iter().enumerate() {
-                if *v <= 0.0 || *v >= 1.0 {
-                    return exec_err(format!(
-                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {v:.6}"
-                    ));
-                }
-                let tf = params[1].get(i).copied().unwrap_or(f64::NAN);
-                if tf <= 0.0 || tf >= 1.0 {
-                    return exec_err(format!(
-                        "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
-                    ));
-                }
-            }
-        }
-        let (anchored, smoothed) = match arg.unwrap_parens() {
-            Expr::MatrixSelector(ms) => (ms.vector_selector.anchored, ms.vector_selector.smoothed),
-            _ => (false, false),
-        };
-        let extended = anchored || smoothed;
-        // As in Prometheus, only these functions see start timestamps.
-        let uses_st = matches!(id, F::Rate | F::Increase | F::Irate | F::Resets);
-        let input = self.eval_range_input_with(arg, uses_st)?;
-        let range_ms = input.range;
-        let drop_name = !matches!(id, F::LastOverTime | F::FirstOverTime);
-        if id == F::QuantileOverTime {
-            for q in &params[0] {
-                if q.is_nan() || *q < 0.0 || *q > 1.0 {
-                    self.annotate().add(Annotation::warning(
-                        format!(
-                            "quantile value should be between 0 and 1, got {}",
-                            crate::kernels::format::format_go_float(*q)
-                        ),
-                        c.args[0].pos(),
-                    ));
-                }
-            }
-        }
-        let mut out: Vec<ESeries> = Vec::with_capacity(input.series.len());
-        let mut present = vec![false; self.steps()];
-        let mut window_samples = 0usize;
-        for si in 0..input.series.len() {
-            self.check_interrupt()?;
-            let mut points = Vec::new();
-            let mut series_peak = 0usize;
-            let mut buf: Vec<kn::Point> = Vec::new();
-            let mut st_overlap = false;
-            let all_points = &input.series[si].points;
-            // Windows can be huge (e.g. `[30d:1s]`): check the deadline and cancellation at
-            // every step, not only between series, so no query outlives its timeout.
-            let mut interrupted: Option<super::error::Error> = None;
-            input.for_each_window_range(si, |step, lo, hi| {
-                if interrupted.is_some() {
-                    return;
-                }
-                if let Err(e) = self.check_interrupt() {
-                    interrupted = Some(e);
-                    return;
-                }
-                let w = &all_points[lo..hi];
-                if w.is_empty() {
-                    return;
-                }
-                let sts = input.window_start_timestamps(si, lo, hi);
-                series_peak = series_peak.max(w.len());
-                present[step] = true;
-                let r = input.refs[step];
-                let p = |k: usize| {
-                    params
-                        .get(k)
-                        .and_then(|v| v.get(step))
-                        .copied()
-                        .unwrap_or(f64::NAN)
-                };
-                buf.clear();
-                buf.extend(w.iter().map(|x| (x.t, x.v)));
-                let win = kn::Window::new(&buf, r - range_ms, r);
-                if extended {
-                    let v = match id {
-                        F::Rate => kr::extended_rate(&win, smoothed, true, true),
-                        F::Increase => kr::extended_rate(&win, smoothed, true, false),
-                        F::Delta => kr::extended_rate(&win, smoothed, false, false),
-                        F::Changes | F::Resets => kr::anchored_first_index(&buf, r - range_ms)
-                            .and_then(|i| {
-                                let sub = kn::Window::new(&buf[i..], r - range_ms, r)
-                                    .with_start_timestamps(sts.get(i..).unwrap_or(&[]));
-                                if id == F::Changes {
-                                    kr::changes(&sub)
-                                } else {
-                                    kr::resets(&sub)
-                                }
-                            }),
-                        _ => None,
-                    };
-                    if let Some(v) = v {
-                        points.push(Point {
-                            t: self.step_ts(step),
-                            v,
-                        });
-                    }
-                    return;
-                }
-                let win = win.with_start_timestamps(sts);
-                let v = match id {
-                    F::Rate | F::Increase => {
-                        let out = kr::extrapolated_rate_st(&win, true, id == F::Rate);
-                        st_overlap |= out.start_time_overlap;
-                        out.value
-                    }
-                    F::Delta => kr::extrapolated_rate(&win, false, false),
-                    F::Irate => kr::irate(&win),
-                    F::Idelta => kr::idelta(&win),
-                    F::Deriv => kr::deriv(&win),
-                    F::PredictLinear => kr::predict_linear(&win, p(0), self.step_ts(step)),
-                    F::AvgOverTime => ko::avg_over_time(&win),
-                    F::SumOverTime => ko::sum_over_time(&win),
-                    F::CountOverTime => ko::count_over_time(&win),
-                    F::MinOverTime => ko::min_over_time(&win),
-                    F::MaxOverTime => ko::max_over_time(&win),
-                    F::StddevOverTime => ko::stddev_over_time(&win),
-                    F::StdvarOverTime => ko::stdvar_over_time(&win),
-                    F::LastOverTime => ko::last_over_time(&win),
-                    F::FirstOverTime => ko::first_over_time(&win),
-                    F::PresentOverTime => ko::present_over_time(&win),
-                    F::QuantileOverTime => ko::quantile_over_time(&win, p(0)),
-                    F::MadOverTime => ko::mad_over_time(&win),
-                    F::Changes => kr::changes(&win),
-                    F::Resets => kr::resets(&win),
-                    F::TsOfFirstOverTime => ko::ts_of_first_over_time(&win),
-                    F::TsOfLastOverTime => ko::ts_of_last_over_time(&win),
-                    F::TsOfMaxOverTime => ko::ts_of_max_over_time(&win),
-                    F::TsOfMinOverTime => ko::ts_of_min_over_time(&win),
-                    F::DoubleExponentialSmoothing => {
-                        ko::double_exponential_smoothing(&win, p(0), p(1))
-                            .ok()
-                            .flatten()
-                    }
-                    _ => None,
-                };
-                if let Some(v) = v {
-                    points.push(Point {
-                        t: self.step_ts(step),
-                        v,
-                    });
-                }
-            });
-            if let Some(e) = interrupted {
-                return Err(e);
-            }
-            window_samples += series_peak;
-            let s = &input.series[si];
-            if st_overlap {
-                self.annotate().add(Annotation::warning(
-                    format!(
-                        "sample has start time that overlaps with previous sample timestamp for metric {:?}",
-                        s.metric.get(METRIC_NAME).unwrap_or("")
-                    ),
-                    arg.pos(),
-                ));
-            }
-            if points.is_empty() {
-                continue;
-            }
-            if matches!(id, F::Rate | F::Increase) {
-                if let Some(name) = s.metric.get(METRIC_NAME) {
-                    if !["_total", "_sum", "_count", "_bucket"]
-                        .iter()
-                        .any(|x| name.ends_with(x))
-                    {
-                        self.annotate().add(Annotation::info(
-                            format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"),
-                            arg.pos(),
-                        ));
-                    }
-                }
-            }
-            out.push(ESeries {
-                metric: s.metric.clone(),
-                points,
-                drop_name: drop_name || s.drop_name,
-            });
-        }
-        self.check_samples(window_samples)?;
-        if id == F::AbsentOverTime {
-            return Ok(EVal::Vector(self.absent_series(c, &present)));
         }
         Ok(EVal::Vector(out))
     }

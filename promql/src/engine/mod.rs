@@ -12,9 +12,13 @@ mod binop;
 pub mod error;
 mod eval;
 mod functions;
+mod group_acc;
 mod histogram;
 mod info;
 pub mod memstore;
+mod range_fn;
+mod range_kernel;
+mod range_stream;
 mod selector;
 pub mod start_ts;
 pub mod test_engine;
@@ -64,6 +68,10 @@ pub struct EngineOpts {
     /// `irate`, `resets` and `start_timestamp()`, like Prometheus' `UseStartTimestamps`
     /// (off by default there too).
     pub use_start_timestamps: bool,
+    /// Threads one query may use to evaluate range functions (`rate`, `*_over_time`, ...)
+    /// over many series; 1 keeps everything on the calling thread. Results do not depend
+    /// on it. Default: the machine's parallelism, at most 4.
+    pub max_query_threads: usize,
 }
 
 impl Default for EngineOpts {
@@ -77,6 +85,7 @@ impl Default for EngineOpts {
             no_step_subquery_interval_ms: DEFAULT_SUBQUERY_STEP_MS,
             parser_options: ParserOptions::default(),
             use_start_timestamps: false,
+            max_query_threads: range_stream::default_query_threads(),
         }
     }
 }
@@ -412,6 +421,8 @@ fn finish_matrix(m: Vec<ESeries>) -> Result<Vec<Series>> {
     Ok(out)
 }
 
+#[cfg(test)]
+mod range_fn_tests;
 #[cfg(test)]
 mod start_ts_tests;
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Selectors: the only place the engine reads storage. Each selector evaluation opens one
+//! Selectors: with `range_stream` (range-function arguments decoded one series at a
+//! time), the only place the engine reads storage. Each selector evaluation opens one
 //! querier covering every step it needs, selects once, decodes each series once and slides
 //! over the steps: instant selectors take the newest sample in the left-open lookback window
 //! `(ref - lookback, ref]`, range selectors and subqueries yield left-open windows
@@ -11,12 +12,13 @@
 use std::sync::Arc;
 
 use vigil_storage::chunkenc::is_stale_nan;
-use vigil_storage::Sample;
+use vigil_storage::{Labels, Sample};
 
 use super::error::Result;
 use super::eval::Evaluator;
 use super::start_ts::{align, UNKNOWN_START_TIMESTAMP};
-use super::value::{total_points, ESeries, Point};
+use super::value::{total_points, ESeries, Metric, Point};
+use crate::kernels::Point as KernelPoint;
 use crate::parser::ast::{Expr, SubqueryExpr, VectorSelector};
 
 /// Milliseconds per second, for `timestamp()`.
@@ -48,9 +50,6 @@ pub(crate) struct RangeInput {
     pub range: i64,
     pub ext_back: i64,
     pub ext_fwd: i64,
-    /// Per series, start timestamps parallel to its points, or empty when unknown (always
-    /// empty unless requested, and for subqueries).
-    pub start_timestamps: Vec<Vec<i64>>,
 }
 
 impl RangeInput {
@@ -60,18 +59,45 @@ impl RangeInput {
         self.for_each_window_range(si, |step, lo, hi| f(step, &pts[lo..hi]));
     }
 
-    /// The start timestamps of points `lo..hi` of series `si` (empty when unknown).
-    pub fn window_start_timestamps(&self, si: usize, lo: usize, hi: usize) -> &[i64] {
-        self.start_timestamps
-            .get(si)
-            .and_then(|s| s.get(lo..hi))
-            .unwrap_or(&[])
-    }
-
     /// Calls `f(step, lo, hi)` for every step of series `si`, where `points[lo..hi]` is
     /// the step's window, windows sliding forward.
-    pub fn for_each_window_range(&self, si: usize, mut f: impl FnMut(usize, usize, usize)) {
+    pub fn for_each_window_range(&self, si: usize, f: impl FnMut(usize, usize, usize)) {
         let pts = &self.series[si].points;
+        self.grid().for_each_window(pts.len(), |i| pts[i].t, f);
+    }
+
+    /// The window grid of this input.
+    pub fn grid(&self) -> WindowGrid<'_> {
+        WindowGrid {
+            refs: &self.refs,
+            range: self.range,
+            ext_back: self.ext_back,
+            ext_fwd: self.ext_fwd,
+        }
+    }
+}
+
+/// The windows of a range-vector argument: per step the window end (`ref`), and each
+/// step's window is `(ref - range - ext_back, ref + ext_fwd]` (see [`RangeInput`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WindowGrid<'r> {
+    pub refs: &'r [i64],
+    pub range: i64,
+    pub ext_back: i64,
+    pub ext_fwd: i64,
+}
+
+impl WindowGrid<'_> {
+    /// Calls `f(step, lo, hi)` for every step over a series of `len` samples whose
+    /// timestamps `ts(i)` ascend: samples `lo..hi` form the step's window. The bounds slide
+    /// forward (each sample is passed over once per direction) and restart only when the
+    /// reference time moves backwards.
+    pub fn for_each_window(
+        &self,
+        len: usize,
+        ts: impl Fn(usize) -> i64,
+        mut f: impl FnMut(usize, usize, usize),
+    ) {
         let (mut lo, mut hi) = (0usize, 0usize);
         let mut prev_ref = i64::MIN;
         for (step, &r) in self.refs.iter().enumerate() {
@@ -82,10 +108,10 @@ impl RangeInput {
             prev_ref = r;
             let from = r.saturating_sub(self.range).saturating_sub(self.ext_back);
             let to = r.saturating_add(self.ext_fwd);
-            while hi < pts.len() && pts[hi].t <= to {
+            while hi < len && ts(hi) <= to {
                 hi += 1;
             }
-            while lo < hi && pts[lo].t <= from {
+            while lo < hi && ts(lo) <= from {
                 lo += 1;
             }
             if lo > hi {
@@ -96,9 +122,42 @@ impl RangeInput {
     }
 }
 
+/// The labels of a range-vector argument's series: owned when just read from storage
+/// (shared only if an output series needs them), or already shared (subqueries).
+pub(crate) enum SeriesMetric {
+    Owned(Labels),
+    Shared(Metric),
+}
+
+impl SeriesMetric {
+    pub fn labels(&self) -> &Labels {
+        match self {
+            SeriesMetric::Owned(l) => l,
+            SeriesMetric::Shared(m) => m,
+        }
+    }
+
+    pub fn into_shared(self) -> Metric {
+        match self {
+            SeriesMetric::Owned(l) => Arc::new(l),
+            SeriesMetric::Shared(m) => m,
+        }
+    }
+}
+
+/// One series of a range-vector argument, handed to a consumer one at a time: its labels,
+/// delayed name removal, float samples without stale markers (as kernel points) and, when
+/// known, start timestamps parallel to them (else empty).
+pub(crate) struct RangeSeries<'b> {
+    pub metric: SeriesMetric,
+    pub drop_name: bool,
+    pub points: &'b [KernelPoint],
+    pub start_timestamps: &'b [i64],
+}
+
 impl Evaluator<'_, '_> {
     /// Reference times of a selector for every step.
-    fn selector_refs(&self, timestamp: Option<i64>, offset: i64) -> Vec<i64> {
+    pub(super) fn selector_refs(&self, timestamp: Option<i64>, offset: i64) -> Vec<i64> {
         (0..self.steps())
             .map(|i| timestamp.unwrap_or_else(|| self.step_ts(i)) - offset)
             .collect()
@@ -204,23 +263,13 @@ impl Evaluator<'_, '_> {
         Ok(out)
     }
 
-    /// The range-vector input for a matrix selector or subquery argument, without start
-    /// timestamps.
+    /// The range-vector input for a matrix selector or subquery argument, every series'
+    /// points held at once (for a range vector as an instant query's result; functions
+    /// stream their input with [`Evaluator::map_range_series`] instead).
     pub fn eval_range_input(&self, e: &Expr) -> Result<RangeInput> {
-        self.eval_range_input_with(e, false)
-    }
-
-    /// The range-vector input for a matrix selector or subquery argument; a matrix
-    /// selector's points carry start timestamps when `with_start_timestamps` and the query
-    /// uses them.
-    pub fn eval_range_input_with(
-        &self,
-        e: &Expr,
-        with_start_timestamps: bool,
-    ) -> Result<RangeInput> {
         match e {
-            Expr::Paren(p) => self.eval_range_input_with(&p.expr, with_start_timestamps),
-            Expr::StepInvariant(s) => self.eval_range_input_with(&s.expr, with_start_timestamps),
+            Expr::Paren(p) => self.eval_range_input(&p.expr),
+            Expr::StepInvariant(s) => self.eval_range_input(&s.expr),
             Expr::MatrixSelector(ms) => {
                 let vs = &ms.vector_selector;
                 let refs = self.selector_refs(vs.timestamp, vs.original_offset);
@@ -237,31 +286,20 @@ impl Evaluator<'_, '_> {
                         range: ms.range,
                         ext_back,
                         ext_fwd,
-                        start_timestamps: Vec::new(),
                     });
                 };
-                let loaded = self.load(
-                    vs,
-                    first - ms.range - ext_back + 1,
-                    last + ext_fwd,
-                    with_start_timestamps,
-                )?;
+                let loaded =
+                    self.load(vs, first - ms.range - ext_back + 1, last + ext_fwd, false)?;
                 let mut series = Vec::with_capacity(loaded.len());
-                let mut start_timestamps = Vec::with_capacity(loaded.len());
-                for (mut es, samples, sts) in loaded {
-                    let mut kept_sts = Vec::with_capacity(sts.len());
-                    for (i, s) in samples.iter().enumerate() {
-                        if is_stale_nan(s.v) {
-                            continue;
-                        }
-                        es.points.push(Point { t: s.t, v: s.v });
-                        if let Some(st) = sts.get(i) {
-                            kept_sts.push(*st);
-                        }
-                    }
+                for (mut es, samples, _) in loaded {
+                    es.points.extend(
+                        samples
+                            .iter()
+                            .filter(|s| !is_stale_nan(s.v))
+                            .map(|s| Point { t: s.t, v: s.v }),
+                    );
                     if !es.points.is_empty() {
                         series.push(es);
-                        start_timestamps.push(kept_sts);
                     }
                 }
                 Ok(RangeInput {
@@ -270,7 +308,6 @@ impl Evaluator<'_, '_> {
                     range: ms.range,
                     ext_back,
                     ext_fwd,
-                    start_timestamps,
                 })
             }
             Expr::Subquery(sq) => self.eval_subquery(sq),
@@ -279,7 +316,7 @@ impl Evaluator<'_, '_> {
     }
 
     /// Evaluates a subquery's inner expression on its own grid.
-    fn eval_subquery(&self, sq: &SubqueryExpr) -> Result<RangeInput> {
+    pub(super) fn eval_subquery(&self, sq: &SubqueryExpr) -> Result<RangeInput> {
         let (start, end, step) = self.subquery_grid(sq);
         let inner = self.with_grid(start, end, step);
         let series = inner.eval_vector(&sq.expr)?;
@@ -290,7 +327,6 @@ impl Evaluator<'_, '_> {
             range: sq.range,
             ext_back: 0,
             ext_fwd: 0,
-            start_timestamps: Vec::new(),
         })
     }
 

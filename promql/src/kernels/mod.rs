@@ -17,7 +17,7 @@
 //! | [`time`] | `year`, `month`, `day_of_*`, `days_in_month`, `hour`, `minute` |
 //! | [`histogram`] | classic-histogram `histogram_quantile` / `histogram_fraction` over `le` buckets |
 //! | [`labels`] | `label_replace`, `label_join` |
-//! | [`format`] | Go-compatible float formatting for messages and label values |
+//! | [`mod@format`] | Go-compatible float formatting for messages and label values |
 //!
 //! # Which kernel backs which function
 //!
@@ -25,6 +25,8 @@
 //!   (true, true) / (true, false) / (false, false); with start timestamps
 //!   [`range::extrapolated_rate_st`] (warn once per series on `start_time_overlap`);
 //!   `anchored`/`smoothed` selectors: [`range::extended_rate`] over the extended selection.
+//!   Many windows of one series without start timestamps (range queries):
+//!   [`range::IndexedRate`] over a [`range::CounterResets`] of the series, bit-identical.
 //! * `irate`/`idelta`/`resets`/`changes`/`deriv`/`predict_linear`: same-named functions in
 //!   [`range`]; for anchored `resets`/`changes` slice the points from
 //!   [`range::anchored_first_index`].
@@ -57,8 +59,12 @@ pub mod labels;
 pub mod math;
 pub mod over_time;
 pub mod range;
+mod range_indexed;
 pub mod stats;
 pub mod time;
+
+#[cfg(test)]
+mod range_indexed_tests;
 
 /// A float sample: (timestamp in ms, value).
 pub type Point = (i64, f64);
@@ -117,6 +123,10 @@ pub fn duration_seconds(ms: i64) -> f64 {
     const NS_PER_SECOND: f64 = 1e9;
     let whole = ms / MS_PER_SECOND;
     let rem_ns = (ms % MS_PER_SECOND) * NS_PER_MS;
+    if rem_ns == 0 {
+        // Same value without the division (adding +0.0 changes nothing).
+        return whole as f64;
+    }
     whole as f64 + rem_ns as f64 / NS_PER_SECOND
 }
 

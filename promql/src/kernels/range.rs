@@ -5,6 +5,7 @@
 //! exactly when Prometheus emits no sample. This module never selects samples from
 //! storage and never handles histograms.
 
+pub use super::range_indexed::{CounterResets, IndexedRate};
 use super::stats::kahan_inc;
 use super::{Point, Window, MS_PER_SECOND};
 
@@ -63,12 +64,10 @@ pub fn extrapolated_rate_st(w: &Window, is_counter: bool, is_rate: bool) -> Rate
         start_time_overlap: false,
     };
     let points = w.points;
-    let (Some(&(first_t, first_v)), Some(&(last_t, last_v))) = (points.first(), points.last())
-    else {
+    let (Some(&(_, first_v)), Some(&(_, last_v))) = (points.first(), points.last()) else {
         return out;
     };
     let sts = w.start_timestamps;
-    let num_minus_one = points.len() - 1;
     let mut result = last_v - first_v;
     if is_counter {
         for (i, pair) in points.windows(2).enumerate() {
@@ -88,53 +87,130 @@ pub fn extrapolated_rate_st(w: &Window, is_counter: bool, is_rate: bool) -> Rate
         }
     }
 
-    let ms = MS_PER_SECOND as f64;
-    let mut duration_to_start = (first_t - w.start_ms) as f64 / ms;
-    let mut duration_to_end = (w.end_ms - last_t) as f64 / ms;
-    let mut sampled_interval = (last_t - first_t) as f64 / ms;
-    let average_spacing = if num_minus_one > 0 {
-        sampled_interval / num_minus_one as f64
-    } else {
-        0.0
-    };
-    let threshold = average_spacing * EXTRAPOLATION_THRESHOLD_FACTOR;
-
-    match sts.first() {
-        Some(&st0) if is_counter && st0 != 0 && st0 > w.start_ms && st0 < first_t => {
-            // A zero-valued sample is assumed at the first sample's start timestamp.
-            duration_to_start = 0.0;
-            sampled_interval = (last_t - st0) as f64 / ms;
-            result += first_v;
-        }
-        _ if num_minus_one == 0 => return out,
-        _ => {
-            if duration_to_start >= threshold {
-                duration_to_start = average_spacing / 2.0;
-            }
-            if is_counter {
-                // Counters cannot go negative: do not extrapolate past the zero point.
-                let mut duration_to_zero = duration_to_start;
-                if result > 0.0 && first_v >= 0.0 {
-                    duration_to_zero = sampled_interval * (first_v / result);
-                }
-                if duration_to_zero < duration_to_start {
-                    duration_to_start = duration_to_zero;
-                }
-            }
-        }
-    }
-    if duration_to_end >= threshold {
-        duration_to_end = average_spacing / 2.0;
-    }
-    let mut factor = 1.0;
-    if sampled_interval != 0.0 {
-        factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
-    }
-    if is_rate {
-        factor /= w.range_seconds();
-    }
-    out.value = Some(result * factor);
+    out.value = extrapolate(w, result, is_counter, is_rate);
     out
+}
+
+/// What the extrapolation factor of a window without start timestamps depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct WindowShape {
+    /// First sample minus the range start.
+    pub to_start_ms: i64,
+    /// Range end minus the last sample.
+    pub to_end_ms: i64,
+    /// Last minus first sample.
+    pub sampled_ms: i64,
+    /// Samples minus one (> 0).
+    pub num_minus_one: usize,
+    pub range_ms: i64,
+}
+
+impl WindowShape {
+    /// Prometheus' extrapolation factor: extrapolate to a boundary when the gap to it is
+    /// below 1.1× the average spacing, else by half a spacing; with `zero_point =
+    /// Some((first_v, result))` (counters) never to before the counter's zero point.
+    /// Divided by the range for `rate`.
+    pub(super) fn factor(
+        &self,
+        zero_point: Option<(f64, f64)>,
+        is_rate: bool,
+        range_seconds: f64,
+    ) -> f64 {
+        let ms = MS_PER_SECOND as f64;
+        let mut duration_to_start = self.to_start_ms as f64 / ms;
+        let mut duration_to_end = self.to_end_ms as f64 / ms;
+        let sampled_interval = self.sampled_ms as f64 / ms;
+        let average_spacing = sampled_interval / self.num_minus_one as f64;
+        let threshold = average_spacing * EXTRAPOLATION_THRESHOLD_FACTOR;
+        if duration_to_start >= threshold {
+            duration_to_start = average_spacing / 2.0;
+        }
+        if let Some((first_v, result)) = zero_point {
+            // Counters cannot go negative: do not extrapolate past the zero point.
+            let mut duration_to_zero = duration_to_start;
+            if result > 0.0 && first_v >= 0.0 {
+                duration_to_zero = sampled_interval * (first_v / result);
+            }
+            if duration_to_zero < duration_to_start {
+                duration_to_start = duration_to_zero;
+            }
+        }
+        if duration_to_end >= threshold {
+            duration_to_end = average_spacing / 2.0;
+        }
+        let mut factor = 1.0;
+        if sampled_interval != 0.0 {
+            factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
+        }
+        if is_rate {
+            factor /= range_seconds;
+        }
+        factor
+    }
+}
+
+/// Whether a counter's zero point provably lies beyond where extrapolation would reach,
+/// so the limit cannot change the factor: with at least three samples and
+/// `first_v >= result > 0`, the zero point lies at least the sampled interval back, and
+/// the extrapolation reaches less than 0.55× of it (below 1.1× an average spacing that is
+/// at most half the sampled interval, or half a spacing).
+pub(super) fn zero_point_beyond(num_minus_one: usize, first_v: f64, result: f64) -> bool {
+    num_minus_one >= 2 && result > 0.0 && first_v >= result
+}
+
+/// The extrapolation step of [`extrapolated_rate_st`]: `result` is the window's last
+/// minus first value plus, for counters, the pre-reset values of its counter resets
+/// (added in order). Returns None exactly when Prometheus emits no sample (an empty
+/// window, or a single sample without a start timestamp inside the window).
+fn extrapolate(w: &Window, result: f64, is_counter: bool, is_rate: bool) -> Option<f64> {
+    let points = w.points;
+    let (Some(&(first_t, first_v)), Some(&(last_t, _))) = (points.first(), points.last()) else {
+        return None;
+    };
+    let num_minus_one = points.len() - 1;
+    let range_seconds = w.range_seconds();
+    match w.start_timestamps.first() {
+        Some(&st0) if is_counter && st0 != 0 && st0 > w.start_ms && st0 < first_t => {
+            // A zero-valued sample is assumed at the first sample's start timestamp: no
+            // extrapolation to the left, the sampled interval starts there.
+            let ms = MS_PER_SECOND as f64;
+            let mut duration_to_end = (w.end_ms - last_t) as f64 / ms;
+            let average_spacing = if num_minus_one > 0 {
+                ((last_t - first_t) as f64 / ms) / num_minus_one as f64
+            } else {
+                0.0
+            };
+            let threshold = average_spacing * EXTRAPOLATION_THRESHOLD_FACTOR;
+            let duration_to_start = 0.0;
+            let sampled_interval = (last_t - st0) as f64 / ms;
+            let result = result + first_v;
+            if duration_to_end >= threshold {
+                duration_to_end = average_spacing / 2.0;
+            }
+            let mut factor = 1.0;
+            if sampled_interval != 0.0 {
+                factor =
+                    (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
+            }
+            if is_rate {
+                factor /= range_seconds;
+            }
+            Some(result * factor)
+        }
+        _ if num_minus_one == 0 => None,
+        _ => {
+            let shape = WindowShape {
+                to_start_ms: first_t - w.start_ms,
+                to_end_ms: w.end_ms - last_t,
+                sampled_ms: last_t - first_t,
+                num_minus_one,
+                range_ms: w.range_ms(),
+            };
+            let zero_point = (is_counter && !zero_point_beyond(num_minus_one, first_v, result))
+                .then_some((first_v, result));
+            Some(result * shape.factor(zero_point, is_rate, range_seconds))
+        }
+    }
 }
 
 /// Go's `sort.Search(n, pred)`: the smallest index in `[0, n)` where `pred` holds, or `n`.
