@@ -98,6 +98,17 @@ pub fn check_series<'a>(
     finish_pairs(out)
 }
 
+/// [`check_series`] for pairs whose strings are already known to be valid UTF-8 (checked
+/// for the whole series at once): the same limits, in the same order, then
+/// [`finish_pairs`].
+pub fn check_series_str(pairs: &mut Vec<(&str, &str)>, limits: &Limits) -> Result<(), SeriesError> {
+    check_label_count(pairs.len(), limits)?;
+    for (n, v) in pairs.iter() {
+        check_lengths(n.len(), v.len(), limits, n.as_bytes())?;
+    }
+    finish_pairs(pairs)
+}
+
 /// Turns checked pairs into a canonical label set, in place: sorts them by name (skipped when they arrive
 /// sorted, as senders send them), rejects empty and duplicate names (also when one copy
 /// has an empty value) and a missing metric name, and drops empty-valued pairs (empty

@@ -17,8 +17,9 @@ use vigil_storage::Db;
 
 use super::error::{Error, Result};
 use super::ingest::{family_for, metric_type_from_code, FamilyMeta, Ingest, Outcome};
+use super::limits::Limits;
 use super::proto::{MetricMetadata, WriteRequest};
-use super::series::check_series;
+use super::series::{check_series, check_series_str, SeriesError};
 use super::wire::{decode_v1, V1Scratch};
 use super::Receiver;
 
@@ -41,8 +42,9 @@ pub fn ingest(rx: &Receiver, db: &Db, req: &WriteRequest) -> Result<Outcome> {
     let mut run = Run::new(rx, db);
     let mut pairs = Vec::new();
     for ts in &req.timeseries {
+        let labels = ts.labels.iter().map(|l| (&l.name[..], &l.value[..]));
         run.series(
-            ts.labels.iter().map(|l| (&l.name[..], &l.value[..])),
+            |out, limits| check_series(labels, limits, out),
             ts.samples.iter().map(|s| (s.timestamp, s.value)),
             ts.samples.len() as u64,
             ts.histograms.len() as u64,
@@ -71,7 +73,13 @@ pub fn decode_and_ingest(
     let mut pairs = Vec::new();
     for ts in req.series() {
         run.series(
-            ts.labels(),
+            |out, limits| {
+                if ts.labels_utf8_into(out) {
+                    check_series_str(out, limits)
+                } else {
+                    check_series(ts.labels(), limits, out)
+                }
+            },
             ts.samples.iter().copied(),
             ts.samples.len() as u64,
             ts.histograms,
@@ -102,14 +110,14 @@ impl<'r> Run<'r> {
     /// request, so validation allocates nothing per series.
     fn series<'b>(
         &mut self,
-        labels: impl ExactSizeIterator<Item = (&'b [u8], &'b [u8])>,
+        labels: impl FnOnce(&mut Vec<(&'b str, &'b str)>, &Limits) -> Result<(), SeriesError>,
         samples: impl Iterator<Item = (i64, f64)>,
         num_samples: u64,
         histograms: u64,
         exemplars: u64,
         pairs: &mut Vec<(&'b str, &'b str)>,
     ) -> Result<()> {
-        if let Err(e) = check_series(labels, &self.rx.limits, pairs) {
+        if let Err(e) = labels(pairs, &self.rx.limits) {
             self.ing
                 .reject_series(e, num_samples, histograms, exemplars);
             return Ok(());

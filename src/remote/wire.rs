@@ -73,6 +73,8 @@ type LabelOffsets = [u32; 4];
 #[derive(Clone, Debug)]
 struct SeriesEntry {
     labels: Range<u32>,
+    /// Body bytes from the first label message to the end of the last.
+    label_span: Range<u32>,
     samples: Range<u32>,
     exemplars: u32,
     histograms: u32,
@@ -120,6 +122,7 @@ pub struct V1View<'a> {
 pub struct SeriesView<'a> {
     body: &'a [u8],
     labels: &'a [LabelOffsets],
+    label_span: Range<usize>,
     /// Float samples as `(timestamp ms, value)`, in wire order.
     pub samples: &'a [(i64, f64)],
     /// Exemplars carried (decoded and checked, not stored).
@@ -136,6 +139,7 @@ impl<'a> V1View<'a> {
         s.series.iter().map(move |e| SeriesView {
             body,
             labels: &s.labels[e.labels.start as usize..e.labels.end as usize],
+            label_span: e.label_span.start as usize..e.label_span.end as usize,
             samples: &s.samples[e.samples.start as usize..e.samples.end as usize],
             exemplars: u64::from(e.exemplars),
             histograms: u64::from(e.histograms),
@@ -163,6 +167,28 @@ impl<'a> SeriesView<'a> {
                 &body[o[2] as usize..o[3] as usize],
             )
         })
+    }
+
+    /// The labels as strings, with one UTF-8 check over the series' whole label section
+    /// instead of one per name and value: fills `out` (cleared first) and returns true when
+    /// that section is valid UTF-8 and every name and value lies on character boundaries
+    /// in it (always so for ASCII labels). False means: check each string on its own.
+    pub fn labels_utf8_into(&self, out: &mut Vec<(&'a str, &'a str)>) -> bool {
+        out.clear();
+        let base = self.label_span.start;
+        let Ok(span) = std::str::from_utf8(&self.body[self.label_span.clone()]) else {
+            return false;
+        };
+        for o in self.labels {
+            let name = span.get(o[0] as usize - base..o[1] as usize - base);
+            let value = span.get(o[2] as usize - base..o[3] as usize - base);
+            let (Some(n), Some(v)) = (name, value) else {
+                out.clear();
+                return false;
+            };
+            out.push((n, v));
+        }
+        true
     }
 }
 
@@ -197,16 +223,22 @@ pub fn decode_v1<'a>(body: &'a [u8], scratch: &'a mut V1Scratch) -> Result<V1Vie
     })
 }
 
+#[inline]
 fn decode_series(body: &[u8], m: Range<usize>, scratch: &mut V1Scratch) -> Result<()> {
     let labels_start = scratch.labels.len();
     let samples_start = scratch.samples.len();
     let mut exemplars: u32 = 0;
     let mut histograms: u32 = 0;
+    let mut span: Option<Range<usize>> = None;
     let mut r = Reader::new(body, m.start, m.end);
     while let Some((field, wire)) = r.key()? {
         match field {
             TIMESERIES_LABELS => {
                 let l = r.message(field, wire)?;
+                span = Some(match span {
+                    Some(s) => s.start..l.end,
+                    None => l.clone(),
+                });
                 scratch.labels.push(decode_label(body, l)?);
             }
             TIMESERIES_SAMPLES => {
@@ -229,8 +261,10 @@ fn decode_series(body: &[u8], m: Range<usize>, scratch: &mut V1Scratch) -> Resul
         }
     }
     // Offsets fit in u32: the body length was checked, and there are fewer entries than bytes.
+    let span = span.unwrap_or(m.start..m.start);
     scratch.series.push(SeriesEntry {
         labels: labels_start as u32..scratch.labels.len() as u32,
+        label_span: span.start as u32..span.end as u32,
         samples: samples_start as u32..scratch.samples.len() as u32,
         exemplars,
         histograms,
@@ -238,6 +272,7 @@ fn decode_series(body: &[u8], m: Range<usize>, scratch: &mut V1Scratch) -> Resul
     Ok(())
 }
 
+#[inline]
 fn decode_label(body: &[u8], m: Range<usize>) -> Result<LabelOffsets> {
     let mut out: LabelOffsets = [m.start as u32; 4];
     let mut r = Reader::new(body, m.start, m.end);
@@ -259,6 +294,7 @@ fn decode_label(body: &[u8], m: Range<usize>) -> Result<LabelOffsets> {
     Ok(out)
 }
 
+#[inline]
 fn decode_sample(body: &[u8], m: Range<usize>) -> Result<(i64, f64)> {
     let mut t: i64 = 0;
     let mut v: f64 = 0.0;
@@ -287,18 +323,23 @@ fn prost_error(offset: usize, what: &str, e: &prost::DecodeError) -> DecodeError
     }
 }
 
-/// A cursor over one message's bytes `[pos, end)` of the body.
+/// A cursor over one message's bytes `[pos, end)` of the body. Offsets are positions in
+/// the whole body (`buf` is the body cut at the message's end), so errors can name them.
 struct Reader<'a> {
-    body: &'a [u8],
+    buf: &'a [u8],
     pos: usize,
-    end: usize,
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     fn new(body: &'a [u8], pos: usize, end: usize) -> Self {
-        Reader { body, pos, end }
+        Reader {
+            buf: &body[..end],
+            pos,
+        }
     }
 
+    #[cold]
     fn err(&self, at: usize, reason: impl Into<String>) -> DecodeError {
         DecodeError {
             offset: at,
@@ -306,11 +347,23 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A varint; the one-byte case (keys, short lengths, small timestamps deltas) inline.
+    #[inline]
     fn varint(&mut self) -> Result<u64> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.varint_slow(),
+        }
+    }
+
+    fn varint_slow(&mut self) -> Result<u64> {
         let start = self.pos;
         let mut x: u64 = 0;
         for i in 0..MAX_VARINT_BYTES {
-            let Some(&b) = self.body[..self.end].get(self.pos) else {
+            let Some(&b) = self.buf.get(self.pos) else {
                 return Err(self.err(start, "truncated varint"));
             };
             self.pos += 1;
@@ -326,24 +379,34 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field key, or None at the end of the message.
+    #[inline]
     fn key(&mut self) -> Result<Option<(u32, u8)>> {
-        if self.pos >= self.end {
+        if self.pos >= self.buf.len() {
             return Ok(None);
         }
         let at = self.pos;
         let k = self.varint()?;
-        let k = u32::try_from(k).map_err(|_| self.err(at, format!("invalid key value {k}")))?;
         let wire = (k & 7) as u8;
         let field = k >> 3;
-        if field == 0 {
-            return Err(self.err(at, "invalid field number 0"));
+        if field == 0 || wire > WIRE_FIXED32 || field > u64::from(u32::MAX >> 3) {
+            return Err(self.bad_key(at, k));
         }
-        if wire > WIRE_FIXED32 {
-            return Err(self.err(at, format!("invalid wire type {wire}")));
-        }
-        Ok(Some((field, wire)))
+        Ok(Some((field as u32, wire)))
     }
 
+    #[cold]
+    fn bad_key(&self, at: usize, k: u64) -> DecodeError {
+        let reason = if k > u64::from(u32::MAX) {
+            format!("invalid key value {k}")
+        } else if k >> 3 == 0 {
+            "invalid field number 0".to_string()
+        } else {
+            format!("invalid wire type {}", k & 7)
+        };
+        self.err(at, reason)
+    }
+
+    #[inline]
     fn expect_wire(&self, field: u32, wire: u8, want: u8) -> Result<()> {
         if wire != want {
             return Err(self.err(
@@ -355,11 +418,12 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-delimited field's byte range.
+    #[inline]
     fn len_delimited(&mut self, field: u32, wire: u8) -> Result<Range<usize>> {
         self.expect_wire(field, wire, WIRE_LEN)?;
         let at = self.pos;
         let n = self.varint()?;
-        let left = (self.end - self.pos) as u64;
+        let left = (self.buf.len() - self.pos) as u64;
         if n > left {
             return Err(self.err(
                 at,
@@ -372,19 +436,23 @@ impl<'a> Reader<'a> {
     }
 
     /// An embedded message's byte range.
+    #[inline]
     fn message(&mut self, field: u32, wire: u8) -> Result<Range<usize>> {
         self.len_delimited(field, wire)
     }
 
+    #[inline]
     fn fixed(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.end - self.pos < n {
-            return Err(self.err(self.pos, format!("truncated {n}-byte fixed field")));
+        match self.buf.get(self.pos..self.pos + n) {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => Err(self.err(self.pos, format!("truncated {n}-byte fixed field"))),
         }
-        let s = &self.body[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
     }
 
+    #[inline]
     fn fixed64(&mut self) -> Result<u64> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.fixed(8)?);
@@ -541,6 +609,41 @@ mod tests {
         // Reuse of the scratch gives the same answer.
         let view = decode_v1(&body, &mut scratch).unwrap();
         assert_eq!(flat_view(&view), flat_prost(&req));
+    }
+
+    #[test]
+    fn labels_are_checked_as_utf8_once_per_series() {
+        let mut req = request();
+        let ts = |n: &'static [u8], v: Vec<u8>| TimeSeries {
+            labels: vec![
+                label("__name__", "up"),
+                Label {
+                    name: Bytes::from_static(n),
+                    value: Bytes::from(v),
+                },
+            ],
+            ..Default::default()
+        };
+        req.timeseries.push(ts(b"bad", vec![0xff]));
+        // A value of 200 bytes has a two-byte length varint (0xc8 0x01), which is not
+        // UTF-8 itself: the one-shot check fails and each string is checked instead.
+        req.timeseries.push(ts(b"long", vec![b'x'; 200]));
+        let body = req.encode_to_vec();
+        let mut scratch = V1Scratch::default();
+        let view = decode_v1(&body, &mut scratch).unwrap();
+        let mut out = Vec::new();
+        let ok: Vec<bool> = view
+            .series()
+            .map(|s| s.labels_utf8_into(&mut out))
+            .collect();
+        assert_eq!(ok, vec![true, true, false, false]);
+        let mut it = view.series();
+        assert!(it.next().unwrap().labels_utf8_into(&mut out));
+        assert_eq!(out, vec![("__name__", "up"), ("job", "a")]);
+        assert!(it.next().unwrap().labels_utf8_into(&mut out));
+        assert_eq!(out, vec![("", ""), ("b", "\u{e9}")]);
+        assert!(!it.next().unwrap().labels_utf8_into(&mut out));
+        assert!(out.is_empty());
     }
 
     #[test]
