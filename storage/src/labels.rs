@@ -178,13 +178,21 @@ impl Labels {
     }
 
     /// Whether this set holds exactly `pairs`, in the same (sorted) order.
+    ///
+    /// All lengths are compared first (they sit in the label array, no string is touched),
+    /// then the bytes, short strings without a `memcmp` call: this runs for every sample
+    /// a writer appends by borrowed labels.
     pub fn eq_pairs(&self, pairs: &[(&str, &str)]) -> bool {
         self.labels.len() == pairs.len()
             && self
                 .labels
                 .iter()
                 .zip(pairs)
-                .all(|(l, (n, v))| *l.name == **n && *l.value == **v)
+                .all(|(l, (n, v))| l.name.len() == n.len() && l.value.len() == v.len())
+            && self.labels.iter().zip(pairs).all(|(l, (n, v))| {
+                short_bytes_eq(l.value.as_bytes(), v.as_bytes())
+                    && short_bytes_eq(l.name.as_bytes(), n.as_bytes())
+            })
     }
 
     /// A copy without the labels for which `drop` returns true.
@@ -273,6 +281,36 @@ fn is_go_printable(c: char) -> bool {
         || u >= 0xf0000)
 }
 
+/// Strings up to this long are compared inline by [`short_bytes_eq`].
+const INLINE_EQ_MAX_BYTES: usize = 16;
+
+/// Equality of two byte strings of the same length: up to 16 bytes by two overlapping
+/// word loads, longer ones by the slice comparison (`memcmp`).
+#[inline]
+fn short_bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    fn word(s: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    }
+    fn half(s: &[u8], at: usize) -> u32 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&s[at..at + 4]);
+        u32::from_le_bytes(w)
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=INLINE_EQ_MAX_BYTES => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// Seed of the head's lookup hash (any fixed value; it only has to be the same for
 /// [`Labels::head_hash`] and [`hash_label_pairs`]).
 const HEAD_HASH_SEED: u64 = 0x5eed_0f1a_b315_e7c3;
@@ -284,11 +322,13 @@ const HASH_SEPARATOR: u8 = 0xff;
 struct HeadHasher(foldhash::fast::FoldHasher<'static>);
 
 impl HeadHasher {
+    #[inline]
     fn new() -> Self {
         use std::hash::BuildHasher;
         HeadHasher(foldhash::fast::FixedState::with_seed(HEAD_HASH_SEED).build_hasher())
     }
 
+    #[inline]
     fn pair(&mut self, name: &str, value: &str) {
         self.0.write(name.as_bytes());
         self.0.write_u8(HASH_SEPARATOR);
@@ -459,6 +499,21 @@ mod tests {
             hash_label_pairs(&[("a", "b"), ("c", "d")]),
             hash_label_pairs(&[("a", "bc"), ("d", "")])
         );
+    }
+
+    #[test]
+    fn short_bytes_eq_matches_slice_eq() {
+        let base: Vec<u8> = (0u8..40).collect();
+        for n in 0..40 {
+            let a = &base[..n];
+            assert!(short_bytes_eq(a, a), "{n}");
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] ^= 0x20;
+                assert!(!short_bytes_eq(a, &b), "len {n}, differs at {i}");
+            }
+            assert!(!short_bytes_eq(a, &base[..n + 1]));
+        }
     }
 
     #[test]
