@@ -135,53 +135,60 @@ impl Symbols {
 /// SipHash cost more than the rest of a lookup on the append path.
 type SeriesMapHasher = foldhash::fast::FixedState;
 
-/// The series sharing one lookup hash: almost always exactly one, kept inline so a lookup
-/// chases one pointer less and a series costs no extra allocation.
-enum HashEntry {
-    One(Arc<MemSeries>),
-    Many(Vec<Arc<MemSeries>>),
+/// Series by lookup hash within one stripe. The first series of each hash sits in a map
+/// of 16-byte buckets (hash, pointer), so a probe touches as few cache lines as possible;
+/// further series with the same 64-bit hash — practically never seen — go to a side map
+/// that is empty otherwise. Invariant: `more` has an entry only for a hash in `first`.
+#[derive(Default)]
+struct SeriesByHash {
+    first: HashMap<u64, Arc<MemSeries>, SeriesMapHasher>,
+    more: HashMap<u64, Vec<Arc<MemSeries>>, SeriesMapHasher>,
 }
 
-impl HashEntry {
-    fn as_slice(&self) -> &[Arc<MemSeries>] {
-        match self {
-            HashEntry::One(s) => std::slice::from_ref(s),
-            HashEntry::Many(v) => v,
+impl SeriesByHash {
+    /// The series with lookup hash `hash` for which `is` holds.
+    #[inline]
+    fn find(&self, hash: u64, mut is: impl FnMut(&MemSeries) -> bool) -> Option<&Arc<MemSeries>> {
+        let s = self.first.get(&hash)?;
+        if is(s) {
+            return Some(s);
         }
+        self.more.get(&hash)?.iter().find(|s| is(s))
     }
 
-    fn find(&self, mut is: impl FnMut(&MemSeries) -> bool) -> Option<&Arc<MemSeries>> {
-        self.as_slice().iter().find(|s| is(s))
-    }
-
-    fn push(&mut self, s: Arc<MemSeries>) {
-        match self {
-            HashEntry::One(first) => *self = HashEntry::Many(vec![first.clone(), s]),
-            HashEntry::Many(v) => v.push(s),
-        }
-    }
-
-    /// Removes the series with reference `r`; returns whether the entry is now empty.
-    fn remove(&mut self, r: u64) -> bool {
-        let v = match self {
-            HashEntry::One(s) => return s.series_ref == r,
-            HashEntry::Many(v) => v,
-        };
-        v.retain(|x| x.series_ref != r);
-        match v.len() {
-            0 => true,
-            1 => {
-                let last = v.swap_remove(0);
-                *self = HashEntry::One(last);
-                false
+    fn insert(&mut self, hash: u64, s: Arc<MemSeries>) {
+        match self.first.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(s);
             }
-            _ => false,
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.more.entry(hash).or_default().push(s);
+            }
+        }
+    }
+
+    /// Removes the series with reference `r` and lookup hash `hash`, if present.
+    fn remove(&mut self, hash: u64, r: u64) {
+        if self.first.get(&hash).is_some_and(|s| s.series_ref == r) {
+            self.first.remove(&hash);
+            if let Some(mut v) = self.more.remove(&hash) {
+                let promoted = v.swap_remove(0);
+                self.first.insert(hash, promoted);
+                if !v.is_empty() {
+                    self.more.insert(hash, v);
+                }
+            }
+        } else if let Some(v) = self.more.get_mut(&hash) {
+            v.retain(|x| x.series_ref != r);
+            if v.is_empty() {
+                self.more.remove(&hash);
+            }
         }
     }
 }
 
 type Stripe = RwLock<HashMap<u64, Arc<MemSeries>, SeriesMapHasher>>;
-type HashStripe = RwLock<HashMap<u64, HashEntry, SeriesMapHasher>>;
+type HashStripe = RwLock<SeriesByHash>;
 
 /// The head block.
 pub struct Head {
@@ -243,7 +250,7 @@ impl Head {
                 .map(|_| RwLock::new(HashMap::default()))
                 .collect(),
             by_hash: (0..STRIPES)
-                .map(|_| RwLock::new(HashMap::default()))
+                .map(|_| RwLock::new(SeriesByHash::default()))
                 .collect(),
             postings: RwLock::new(MemPostings::default()),
             symbols: Mutex::new(Symbols::default()),
@@ -448,10 +455,7 @@ impl Head {
         hash: u64,
         is: impl FnMut(&MemSeries) -> bool,
     ) -> Option<Arc<MemSeries>> {
-        self.hash_stripe(hash)
-            .read()
-            .get(&hash)
-            .and_then(|e| e.find(is).cloned())
+        self.hash_stripe(hash).read().find(hash, is).cloned()
     }
 
     /// Returns the series for `labels`, creating it (with the next free reference, or `want_ref`
@@ -508,10 +512,7 @@ impl Head {
         want_ref: Option<u64>,
     ) -> Result<(Arc<MemSeries>, bool)> {
         let mut stripe = self.hash_stripe(hash).write();
-        if let Some(s) = stripe
-            .get(&hash)
-            .and_then(|e| e.find(|s| s.labels == labels))
-        {
+        if let Some(s) = stripe.find(hash, |s| s.labels == labels) {
             return Ok((s.clone(), false));
         }
         let r = match want_ref {
@@ -527,12 +528,7 @@ impl Head {
             ))
         })?;
         let s = Arc::new(MemSeries::new(r, labels));
-        match stripe.entry(hash) {
-            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(s.clone()),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(HashEntry::One(s.clone()));
-            }
-        }
+        stripe.insert(hash, s.clone());
         self.ref_stripe(r).write().insert(r, s.clone());
         self.postings.write().add(id, &s.labels);
         drop(stripe);
@@ -544,12 +540,7 @@ impl Head {
     /// Removes series from all maps (used by garbage collection after truncation).
     pub(crate) fn remove_series(&self, s: &MemSeries) {
         let hash = s.labels.head_hash();
-        {
-            let mut st = self.hash_stripe(hash).write();
-            if st.get_mut(&hash).is_some_and(|e| e.remove(s.series_ref)) {
-                st.remove(&hash);
-            }
-        }
+        self.hash_stripe(hash).write().remove(hash, s.series_ref);
         self.ref_stripe(s.series_ref).write().remove(&s.series_ref);
         if let Ok(id) = u32::try_from(s.series_ref) {
             self.postings.write().remove(id, &s.labels);
@@ -612,25 +603,30 @@ mod tests {
     }
 
     #[test]
-    fn hash_entry_holds_colliding_series() {
-        let mut e = HashEntry::One(series(1));
-        e.push(series(2));
-        e.push(series(3));
-        let refs = |e: &HashEntry| {
-            e.as_slice()
-                .iter()
-                .map(|s| s.series_ref)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(refs(&e), vec![1, 2, 3]);
-        assert_eq!(e.find(|s| s.series_ref == 2).map(|s| s.series_ref), Some(2));
-        assert!(!e.remove(2));
-        assert!(!e.remove(9));
-        assert!(!e.remove(1));
-        assert!(matches!(e, HashEntry::One(_)));
-        assert_eq!(refs(&e), vec![3]);
-        assert!(!e.remove(4));
-        assert!(e.remove(3));
+    fn series_by_hash_holds_colliding_series() {
+        const H: u64 = 42;
+        let mut m = SeriesByHash::default();
+        for r in 1..=3 {
+            m.insert(H, series(r));
+        }
+        m.insert(7, series(9));
+        let find =
+            |m: &SeriesByHash, r: u64| m.find(H, |s| s.series_ref == r).map(|s| s.series_ref);
+        for r in 1..=3 {
+            assert_eq!(find(&m, r), Some(r));
+        }
+        assert_eq!(find(&m, 9), None, "another hash");
+        assert_eq!(m.find(7, |_| true).map(|s| s.series_ref), Some(9));
+        m.remove(H, 1);
+        assert_eq!(find(&m, 1), None);
+        assert_eq!((find(&m, 2), find(&m, 3)), (Some(2), Some(3)));
+        m.remove(H, 3);
+        m.remove(H, 5);
+        assert_eq!(find(&m, 2), Some(2));
+        assert!(m.more.is_empty());
+        m.remove(H, 2);
+        assert!(!m.first.contains_key(&H));
+        assert_eq!(m.first.len(), 1);
     }
 
     #[test]
