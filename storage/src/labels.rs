@@ -282,11 +282,12 @@ fn is_go_printable(c: char) -> bool {
 }
 
 /// Strings up to this long are compared inline by [`short_bytes_eq`].
-const INLINE_EQ_MAX_BYTES: usize = 16;
+const INLINE_EQ_MAX_BYTES: usize = 64;
 
-/// Equality of two byte strings of the same length: up to 16 bytes by two overlapping
-/// word loads, longer ones by the slice comparison (`memcmp`).
-#[inline]
+/// Equality of two byte strings: up to 64 bytes inline, word by word (the last word
+/// overlapping), longer ones by the slice comparison (`memcmp`). Label names and values
+/// are short, and a library call per string cost more than the comparison itself.
+#[inline(always)]
 fn short_bytes_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
@@ -306,7 +307,16 @@ fn short_bytes_eq(a: &[u8], b: &[u8]) -> bool {
         0 => true,
         1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
         4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        8..=INLINE_EQ_MAX_BYTES => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        8..=INLINE_EQ_MAX_BYTES => {
+            let mut i = 0;
+            while i + 8 < n {
+                if word(a, i) != word(b, i) {
+                    return false;
+                }
+                i += 8;
+            }
+            word(a, n - 8) == word(b, n - 8)
+        }
         _ => a == b,
     }
 }
@@ -503,8 +513,8 @@ mod tests {
 
     #[test]
     fn short_bytes_eq_matches_slice_eq() {
-        let base: Vec<u8> = (0u8..40).collect();
-        for n in 0..40 {
+        let base: Vec<u8> = (0u8..80).collect();
+        for n in 0..80 {
             let a = &base[..n];
             assert!(short_bytes_eq(a, a), "{n}");
             for i in 0..n {
