@@ -1,7 +1,10 @@
 //! Head append throughput: batches of 1000 samples per commit over ~10k series with
 //! realistic label sets, single-threaded and with 2 and 4 writer threads, both through a
 //! full `Db` (WAL logged and fsynced per commit, group-committed across threads) and on a
-//! head without a WAL (the in-memory cost alone). Benchmarks only; never asserts on time.
+//! head without a WAL (the in-memory cost alone). A second group measures the series
+//! lookup a remote-write receiver does per sample over 50k series (the end-to-end
+//! workload's size): owned `Labels` built per sample and `append`, against
+//! `append_borrowed` with borrowed pairs. Benchmarks only; never asserts on time.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -170,5 +173,84 @@ fn bench_append(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_append);
+/// Series in the lookup benchmark: the end-to-end benchmark's count.
+const LOOKUP_SERIES: usize = 50_000;
+/// Samples per commit in the lookup benchmark: one remote-write request of the workload.
+const LOOKUP_BATCH: usize = 2_000;
+
+/// node_exporter-like label pairs, sorted by name, 9 per series.
+fn lookup_pairs() -> Vec<Vec<(String, String)>> {
+    (0..LOOKUP_SERIES)
+        .map(|i| {
+            let target = i / 100;
+            vec![
+                (
+                    "__name__".into(),
+                    format!("node_metric_{}_total", i % 100 / 8),
+                ),
+                ("az".into(), format!("az-{}", target % 3)),
+                ("cpu".into(), format!("{}", i % 8)),
+                ("env".into(), "prod".into()),
+                (
+                    "instance".into(),
+                    format!("10.1.{}.{}:9100", target / 250, target % 250),
+                ),
+                ("job".into(), format!("job-{}", target % 10)),
+                ("mode".into(), format!("mode-{}", i % 100 % 8)),
+                ("region".into(), format!("eu-{}", target % 4)),
+                ("team".into(), format!("team-{}", target % 7)),
+            ]
+        })
+        .collect()
+}
+
+/// Appends one sample to each of the next `LOOKUP_BATCH` series per commit.
+fn lookup_round(
+    head: &Arc<Head>,
+    series: &[Vec<(String, String)>],
+    pos: &mut usize,
+    borrowed: bool,
+) {
+    let mut app = head.appender();
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(16);
+    for _ in 0..LOOKUP_BATCH {
+        let k = *pos % LOOKUP_SERIES;
+        let t = (*pos / LOOKUP_SERIES) as i64 * INTERVAL_MS;
+        let s = &series[k];
+        let r = if borrowed {
+            pairs.clear();
+            pairs.extend(s.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            app.append_borrowed(&pairs, t, 1.0)
+        } else {
+            let labels = Labels::from_pairs(s).expect("valid labels");
+            app.append(&labels, t, 1.0)
+        };
+        black_box(r.expect("append"));
+        *pos += 1;
+    }
+    black_box(app.commit().expect("commit"));
+}
+
+fn bench_lookup(c: &mut Criterion) {
+    let series = lookup_pairs();
+    let mut g = c.benchmark_group("head_lookup_50k_series");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(4));
+    g.throughput(Throughput::Elements(LOOKUP_BATCH as u64));
+    for (name, borrowed) in [("owned_labels_per_sample", false), ("borrowed", true)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let head = Arc::new(Head::new(dir.path(), HeadOptions::default()).expect("head"));
+        let mut pos = 0usize;
+        // Create every series first: the benchmark measures lookups of existing series.
+        while pos < LOOKUP_SERIES {
+            lookup_round(&head, &series, &mut pos, borrowed);
+        }
+        g.bench_function(name, |b| {
+            b.iter(|| lookup_round(&head, &series, &mut pos, borrowed))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_append, bench_lookup);
 criterion_main!(benches);

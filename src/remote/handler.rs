@@ -18,7 +18,8 @@ use vigil_storage::Db;
 
 use super::error::{Error, Result};
 use super::ingest::Outcome;
-use super::limits::{decompress_limited, read_body_limited};
+use super::limits::{decompress_limited, decompress_limited_into, read_body_limited};
+use super::wire::V1Scratch;
 use super::{v1, v2, Receiver};
 use super::{HEADER_EXEMPLARS_WRITTEN, HEADER_HISTOGRAMS_WRITTEN, HEADER_SAMPLES_WRITTEN};
 
@@ -124,12 +125,41 @@ where
     respond(&rx, Some(protocol), res)
 }
 
+/// Buffers reused by the requests one worker thread processes: the decompressed body and
+/// the RW 1.0 decoder's vectors, so a request allocates nothing in proportion to its size
+/// once they have grown.
+#[derive(Default)]
+struct Scratch {
+    raw: Vec<u8>,
+    v1: V1Scratch,
+}
+
+/// A decompression buffer larger than this is released after its request.
+const MAX_RETAINED_RAW_BYTES: usize = 16 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 /// Decompresses, decodes and ingests a request body (blocking: appends and the WAL fsync).
 pub fn process(rx: &Receiver, db: &Db, protocol: Protocol, body: &[u8]) -> Result<Outcome> {
-    let raw = Bytes::from(decompress_limited(body, rx.limits.max_decompressed_bytes)?);
     match protocol {
-        Protocol::V1 => v1::ingest(rx, db, &v1::decode(raw)?),
-        Protocol::V2 => v2::ingest(rx, db, &v2::decode(raw)?),
+        Protocol::V1 => {
+            // Taken out of the thread-local for the request, put back after.
+            let mut s = SCRATCH.with(|c| c.take());
+            let res = decompress_limited_into(body, rx.limits.max_decompressed_bytes, &mut s.raw)
+                .and_then(|n| v1::decode_and_ingest(rx, db, &s.raw[..n], &mut s.v1));
+            if s.raw.len() > MAX_RETAINED_RAW_BYTES {
+                s.raw = Vec::new();
+            }
+            s.v1.trim();
+            SCRATCH.with(|c| c.replace(s));
+            res
+        }
+        Protocol::V2 => {
+            let raw = Bytes::from(decompress_limited(body, rx.limits.max_decompressed_bytes)?);
+            v2::ingest(rx, db, &v2::decode(raw)?)
+        }
     }
 }
 

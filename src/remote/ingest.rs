@@ -233,9 +233,13 @@ impl<'a> Ingest<'a> {
     /// Appends the float samples `(t, v)` of one valid series; returns its series ref when
     /// at least one sample was accepted. Fails only on storage faults (the request is then
     /// answered 500 and nothing of it is committed).
-    pub fn append_series(
+    ///
+    /// The series is named by canonical borrowed pairs (from
+    /// [`super::series::check_series`]): an existing series is found without building
+    /// owned labels.
+    pub fn append_series_pairs(
         &mut self,
-        labels: &Labels,
+        pairs: &[(&str, &str)],
         samples: impl Iterator<Item = (i64, f64)>,
     ) -> Result<Option<u64>> {
         let max_future = self.rx.limits.max_future_ms;
@@ -247,10 +251,10 @@ impl<'a> Ingest<'a> {
             }
             let res = match series_ref {
                 Some(r) => match self.app.append_ref(r, t, v) {
-                    Err(StorageError::Other(_)) => self.app.append(labels, t, v),
+                    Err(StorageError::Other(_)) => self.app.append_borrowed(pairs, t, v),
                     x => x,
                 },
-                None => self.app.append(labels, t, v),
+                None => self.app.append_borrowed(pairs, t, v),
             };
             let r = &mut self.out.rejected;
             match res {
@@ -260,7 +264,9 @@ impl<'a> Ingest<'a> {
                 }
                 Err(StorageError::OutOfOrderSample) => {
                     r.out_of_order += 1;
-                    self.out_of_order.push((labels.clone(), t, v));
+                    // Canonical pairs always convert (anything else fails the append).
+                    let labels = Labels::from_pairs(pairs).unwrap_or_default();
+                    self.out_of_order.push((labels, t, v));
                 }
                 Err(StorageError::OutOfBounds) => r.out_of_bounds += 1,
                 Err(StorageError::DuplicateSample) => r.duplicate += 1,
@@ -423,13 +429,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path(), DbOptions::default()).unwrap();
         let rx = Receiver::new(Limits::default());
-        let labels = Labels::from_pairs(&[("__name__", "c_total")]).unwrap();
+        let labels = [("__name__", "c_total")];
         let t = wall_clock_ms();
         let applied = |rx: &Receiver| rx.metrics.metadata_applied.load(Ordering::Relaxed);
         for (i, help) in ["a", "a", "b", "b"].iter().enumerate() {
             let mut ing = Ingest::new(&rx, &db);
             let r = ing
-                .append_series(&labels, std::iter::once((t + i as i64, 1.0)))
+                .append_series_pairs(&labels, std::iter::once((t + i as i64, 1.0)))
                 .unwrap()
                 .unwrap();
             ing.metadata(r, &meta(help));

@@ -145,6 +145,16 @@ where
 /// Decompresses a snappy block, first reading the length its header claims and refusing
 /// it above `limit` without allocating anything.
 pub fn decompress_limited(body: &[u8], limit: u64) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let n = decompress_limited_into(body, limit, &mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// [`decompress_limited`] into a reused buffer: `out` only grows (it is never cleared or
+/// zeroed again once large enough), and the decompressed bytes are `out[..n]` for the
+/// returned `n`.
+pub fn decompress_limited_into(body: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<usize> {
     let claimed = snap::raw::decompress_len(body).map_err(|e| Error::Snappy {
         reason: format!("bad block header: {e}"),
     })?;
@@ -155,14 +165,14 @@ pub fn decompress_limited(body: &[u8], limit: u64) -> Result<Vec<u8>> {
             detail: format!("snappy block claims {claimed} decompressed bytes"),
         });
     }
-    let mut out = vec![0u8; claimed];
-    let n = snap::raw::Decoder::new()
-        .decompress(body, &mut out)
+    if out.len() < claimed {
+        out.resize(claimed, 0);
+    }
+    snap::raw::Decoder::new()
+        .decompress(body, &mut out[..claimed])
         .map_err(|e| Error::Snappy {
             reason: describe_snappy_error(&e, body.len()),
-        })?;
-    out.truncate(n);
-    Ok(out)
+        })
 }
 
 /// A snappy error with the compressed-byte offset where decoding stopped, where known
@@ -208,6 +218,24 @@ mod tests {
         assert!(matches!(
             decompress_limited(&[], 1 << 20),
             Err(Error::Snappy { .. })
+        ));
+    }
+
+    #[test]
+    fn reused_buffer_holds_each_body() {
+        let mut buf = Vec::new();
+        let long = b"abcdefgh".repeat(100);
+        let short = b"xyz".to_vec();
+        for data in [&long, &short, &long] {
+            let c = snap::raw::Encoder::new().compress_vec(data).unwrap();
+            let n = decompress_limited_into(&c, 1 << 20, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &data[..]);
+        }
+        assert_eq!(buf.len(), long.len(), "grown once, never shrunk");
+        let c = snap::raw::Encoder::new().compress_vec(&long).unwrap();
+        assert!(matches!(
+            decompress_limited_into(&c, 10, &mut buf),
+            Err(Error::Limit { .. })
         ));
     }
 

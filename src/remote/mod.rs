@@ -17,6 +17,7 @@ pub mod proto;
 mod series;
 pub mod v1;
 pub mod v2;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};

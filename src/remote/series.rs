@@ -1,13 +1,12 @@
 //! Validation of one incoming series' labels, shared by RW 1.0 and 2.0: UTF-8, empty and
 //! duplicate names, the metric name, and the per-series limits (label count, name and value
-//! length). Produces sorted storage `Labels` or a `SeriesError` that names the series and
-//! the problem. Pure: never counts, never stores.
+//! length). Produces canonical borrowed `(name, value)` pairs (sorted, unique names, no
+//! empty values; what the storage's `append_borrowed` looks up without allocating) or a
+//! `SeriesError` that names the series and the problem. Pure: never counts, never stores.
 
 use std::fmt::Write;
-use std::sync::Arc;
 
 use vigil_storage::labels::METRIC_NAME;
-use vigil_storage::{Label, Labels};
 
 use super::limits::{LimitKind, Limits};
 
@@ -84,54 +83,78 @@ pub fn check_lengths(
     Ok(())
 }
 
-/// Turns checked labels into a sorted label set: no empty or duplicate names, a non-empty
-/// `__name__`; labels with an empty value are dropped (empty means absent, as in Prometheus).
-pub fn finish(mut labels: Vec<Label>) -> Result<Labels, SeriesError> {
+/// Validates one series' raw label pairs into `out` (cleared first) as canonical borrowed
+/// pairs: each pair's lengths and UTF-8 are checked once, then [`finish_pairs`] applies.
+pub fn check_series<'a>(
+    raw: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+    limits: &Limits,
+    out: &mut Vec<(&'a str, &'a str)>,
+) -> Result<(), SeriesError> {
+    out.clear();
+    check_label_count(raw.len(), limits)?;
+    for (n, v) in raw {
+        out.push(check_pair(n, v, limits)?);
+    }
+    finish_pairs(out)
+}
+
+/// [`check_series`] for pairs whose strings are already known to be valid UTF-8 (checked
+/// for the whole series at once): the same limits, in the same order, then
+/// [`finish_pairs`].
+pub fn check_series_str(pairs: &mut Vec<(&str, &str)>, limits: &Limits) -> Result<(), SeriesError> {
+    check_label_count(pairs.len(), limits)?;
+    for (n, v) in pairs.iter() {
+        check_lengths(n.len(), v.len(), limits, n.as_bytes())?;
+    }
+    finish_pairs(pairs)
+}
+
+/// Turns checked pairs into a canonical label set, in place: sorts them by name (skipped when they arrive
+/// sorted, as senders send them), rejects empty and duplicate names (also when one copy
+/// has an empty value) and a missing metric name, and drops empty-valued pairs (empty
+/// means absent, as in Prometheus). On success the pairs are canonical.
+pub fn finish_pairs(labels: &mut Vec<(&str, &str)>) -> Result<(), SeriesError> {
     if labels.is_empty() {
         return Err(SeriesError::Invalid("series has no labels".into()));
     }
-    labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    for (i, l) in labels.iter().enumerate() {
-        if l.name.is_empty() {
+    if !labels.windows(2).all(|w| w[0].0 < w[1].0) {
+        labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+    for (i, (n, _)) in labels.iter().enumerate() {
+        if n.is_empty() {
             return Err(SeriesError::Invalid(format!(
                 "series {}: empty label name",
-                describe(&labels)
+                describe(labels.iter().copied())
             )));
         }
-        if i > 0 && labels[i - 1].name == l.name {
+        if i > 0 && labels[i - 1].0 == *n {
             return Err(SeriesError::Invalid(format!(
                 "series {}: duplicate label name {:?}",
-                describe(&labels),
-                &*l.name
+                describe(labels.iter().copied()),
+                n
             )));
         }
     }
-    labels.retain(|l| !l.value.is_empty());
-    if !labels.iter().any(|l| &*l.name == METRIC_NAME) {
+    if labels.iter().any(|(_, v)| v.is_empty()) {
+        labels.retain(|(_, v)| !v.is_empty());
+    }
+    if !labels.iter().any(|(n, _)| *n == METRIC_NAME) {
         return Err(SeriesError::Invalid(format!(
             "series {}: no metric name (__name__ missing or empty)",
-            describe(&labels)
+            describe(labels.iter().copied())
         )));
     }
-    Ok(Labels::from_sorted(labels))
-}
-
-/// A label from two shared strings (no copy).
-pub fn shared_label(name: &Arc<str>, value: &Arc<str>) -> Label {
-    Label {
-        name: name.clone(),
-        value: value.clone(),
-    }
+    Ok(())
 }
 
 /// `{a="b", c="d"}`, cut to a bounded length, for error messages.
-fn describe(labels: &[Label]) -> String {
+fn describe<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let mut s = String::from("{");
-    for (i, l) in labels.iter().enumerate() {
+    for (i, (n, v)) in labels.enumerate() {
         if i > 0 {
             s.push_str(", ");
         }
-        let _ = write!(s, "{}={:?}", l.name, &*l.value);
+        let _ = write!(s, "{n}={v:?}");
         if s.len() > MAX_SERIES_DESCRIPTION_BYTES {
             let mut cut = MAX_SERIES_DESCRIPTION_BYTES;
             while !s.is_char_boundary(cut) {
@@ -151,39 +174,63 @@ fn describe(labels: &[Label]) -> String {
 mod tests {
     use super::*;
 
-    fn l(n: &str, v: &str) -> Label {
-        Label::new(n, v)
-    }
-
     #[test]
     fn sorts_and_drops_empty_values() {
-        let ls = finish(vec![l("job", "a"), l("__name__", "up"), l("x", "")]).unwrap();
-        let names: Vec<&str> = ls.iter().map(|l| &*l.name).collect();
-        assert_eq!(names, vec!["__name__", "job"]);
+        let mut ls = vec![("job", "a"), ("__name__", "up"), ("x", "")];
+        finish_pairs(&mut ls).unwrap();
+        assert_eq!(ls, vec![("__name__", "up"), ("job", "a")]);
+        assert!(vigil_storage::labels::pairs_are_canonical(&ls));
     }
 
     #[test]
     fn rejects_bad_series() {
-        let cases: Vec<(Vec<Label>, &str)> = vec![
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
             (vec![], "no labels"),
-            (vec![l("job", "a")], "no metric name"),
-            (vec![l("__name__", ""), l("job", "a")], "no metric name"),
-            (vec![l("__name__", "up"), l("", "a")], "empty label name"),
+            (vec![("job", "a")], "no metric name"),
+            (vec![("__name__", ""), ("job", "a")], "no metric name"),
+            (vec![("__name__", "up"), ("", "a")], "empty label name"),
             (
-                vec![l("__name__", "up"), l("a", "1"), l("a", "2")],
+                vec![("__name__", "up"), ("a", "1"), ("a", "2")],
                 "duplicate label name",
             ),
             // A duplicate is caught even when one copy has an empty value.
             (
-                vec![l("__name__", "up"), l("a", ""), l("a", "2")],
+                vec![("__name__", "up"), ("a", ""), ("a", "2")],
                 "duplicate label name",
             ),
         ];
         for (labels, want) in cases {
-            match finish(labels.clone()) {
+            match finish_pairs(&mut labels.clone()) {
                 Err(SeriesError::Invalid(m)) => assert!(m.contains(want), "{m} vs {want}"),
                 other => panic!("{labels:?}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn check_series_validates_each_pair_once() {
+        let limits = Limits::default();
+        let mut out = Vec::new();
+        let raw: Vec<(&[u8], &[u8])> = vec![(b"job", b"a"), (b"__name__", b"up")];
+        check_series(raw.iter().copied(), &limits, &mut out).unwrap();
+        assert_eq!(out, vec![("__name__", "up"), ("job", "a")]);
+        let raw: Vec<(&[u8], &[u8])> = vec![(b"__name__", b"\xff")];
+        assert!(matches!(
+            check_series(raw.iter().copied(), &limits, &mut out),
+            Err(SeriesError::Invalid(_))
+        ));
+        let raw: Vec<(&[u8], &[u8])> = vec![(b"__name__", b"up"); 200];
+        assert!(matches!(
+            check_series(raw.iter().copied(), &limits, &mut out),
+            Err(SeriesError::Limit(LimitKind::LabelsPerSeries, _))
+        ));
+        let raw: Vec<(&[u8], &[u8])> = vec![(b"b", b"1"), (b"__name__", b"up"), (b"b", b"2")];
+        match check_series(raw.iter().copied(), &limits, &mut out) {
+            Err(SeriesError::Invalid(m)) => assert_eq!(
+                m,
+                r#"series {__name__="up", b="1", b="2"}: duplicate label name "b""#
+            ),
+            other => panic!("{other:?}"),
         }
     }
 

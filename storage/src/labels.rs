@@ -165,6 +165,36 @@ impl Labels {
         h.finish()
     }
 
+    /// The head's lookup hash of this label set: fast (foldhash, word at a time) and equal
+    /// to [`hash_label_pairs`] of the same pairs. Deterministic within a build, but not
+    /// promised to stay the same across versions, so never persisted; use
+    /// [`Labels::stable_hash`] for anything that must not change.
+    pub fn head_hash(&self) -> u64 {
+        let mut h = HeadHasher::new();
+        for l in &self.labels {
+            h.pair(&l.name, &l.value);
+        }
+        h.finish()
+    }
+
+    /// Whether this set holds exactly `pairs`, in the same (sorted) order.
+    ///
+    /// All lengths are compared first (they sit in the label array, no string is touched),
+    /// then the bytes, short strings without a `memcmp` call: this runs for every sample
+    /// a writer appends by borrowed labels.
+    pub fn eq_pairs(&self, pairs: &[(&str, &str)]) -> bool {
+        self.labels.len() == pairs.len()
+            && self
+                .labels
+                .iter()
+                .zip(pairs)
+                .all(|(l, (n, v))| l.name.len() == n.len() && l.value.len() == v.len())
+            && self.labels.iter().zip(pairs).all(|(l, (n, v))| {
+                short_bytes_eq(l.value.as_bytes(), v.as_bytes())
+                    && short_bytes_eq(l.name.as_bytes(), n.as_bytes())
+            })
+    }
+
     /// A copy without the labels for which `drop` returns true.
     pub fn without(&self, mut drop: impl FnMut(&str) -> bool) -> Labels {
         Labels {
@@ -249,6 +279,96 @@ fn is_go_printable(c: char) -> bool {
         | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x206f | 0xfeff | 0xfff9..=0xfffb
         | 0xe000..=0xf8ff | 0xfdd0..=0xfdef | 0xfffe | 0xffff)
         || u >= 0xf0000)
+}
+
+/// Strings up to this long are compared inline by [`short_bytes_eq`].
+const INLINE_EQ_MAX_BYTES: usize = 64;
+
+/// Equality of two byte strings: up to 64 bytes inline, word by word (the last word
+/// overlapping), longer ones by the slice comparison (`memcmp`). Label names and values
+/// are short, and a library call per string cost more than the comparison itself.
+#[inline(always)]
+fn short_bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    fn word(s: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    }
+    fn half(s: &[u8], at: usize) -> u32 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&s[at..at + 4]);
+        u32::from_le_bytes(w)
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=INLINE_EQ_MAX_BYTES => {
+            let mut i = 0;
+            while i + 8 < n {
+                if word(a, i) != word(b, i) {
+                    return false;
+                }
+                i += 8;
+            }
+            word(a, n - 8) == word(b, n - 8)
+        }
+        _ => a == b,
+    }
+}
+
+/// Seed of the head's lookup hash (any fixed value; it only has to be the same for
+/// [`Labels::head_hash`] and [`hash_label_pairs`]).
+const HEAD_HASH_SEED: u64 = 0x5eed_0f1a_b315_e7c3;
+/// Separator written after each name and value: 0xff never occurs in UTF-8, so
+/// `{a="bc"}` and `{ab="c"}` feed different bytes.
+const HASH_SEPARATOR: u8 = 0xff;
+
+/// The incremental form of the head's lookup hash.
+struct HeadHasher(foldhash::fast::FoldHasher<'static>);
+
+impl HeadHasher {
+    #[inline]
+    fn new() -> Self {
+        use std::hash::BuildHasher;
+        HeadHasher(foldhash::fast::FixedState::with_seed(HEAD_HASH_SEED).build_hasher())
+    }
+
+    #[inline]
+    fn pair(&mut self, name: &str, value: &str) {
+        self.0.write(name.as_bytes());
+        self.0.write_u8(HASH_SEPARATOR);
+        self.0.write(value.as_bytes());
+        self.0.write_u8(HASH_SEPARATOR);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+}
+
+/// The head's lookup hash of borrowed, sorted `(name, value)` pairs: equal to
+/// [`Labels::head_hash`] of the label set holding the same pairs. Lets a writer find an
+/// existing series without building an owned `Labels`.
+pub fn hash_label_pairs(pairs: &[(&str, &str)]) -> u64 {
+    let mut h = HeadHasher::new();
+    for (n, v) in pairs {
+        h.pair(n, v);
+    }
+    h.finish()
+}
+
+/// Whether `pairs` already satisfy the `Labels` invariant: sorted by name with unique,
+/// non-empty names and non-empty values, and not empty. Such pairs name the same series
+/// as `Labels::from_pairs(pairs)` without any reordering or dropping.
+pub fn pairs_are_canonical(pairs: &[(&str, &str)]) -> bool {
+    !pairs.is_empty()
+        && pairs.iter().all(|(n, v)| !n.is_empty() && !v.is_empty())
+        && pairs.windows(2).all(|w| w[0].0 < w[1].0)
 }
 
 /// Builds a label set by editing another.
@@ -372,6 +492,48 @@ mod tests {
     fn go_quoting() {
         let l = Labels::from_pairs(&[("a", "x\"y\\z\n\u{1}é")]).unwrap();
         assert_eq!(l.to_string(), r#"{a="x\"y\\z\n\x01é"}"#);
+    }
+
+    #[test]
+    fn head_hash_matches_pairs_and_separates() {
+        let l = Labels::from_pairs(&[("job", "a"), ("__name__", "up")]).unwrap();
+        let pairs = [("__name__", "up"), ("job", "a")];
+        assert_eq!(l.head_hash(), hash_label_pairs(&pairs));
+        assert!(l.eq_pairs(&pairs));
+        assert!(!l.eq_pairs(&pairs[..1]));
+        assert!(!l.eq_pairs(&[("__name__", "up"), ("job", "b")]));
+        let a = Labels::from_pairs(&[("a", "bc")]).unwrap();
+        let b = Labels::from_pairs(&[("ab", "c")]).unwrap();
+        assert_ne!(a.head_hash(), b.head_hash());
+        assert_ne!(
+            hash_label_pairs(&[("a", "b"), ("c", "d")]),
+            hash_label_pairs(&[("a", "bc"), ("d", "")])
+        );
+    }
+
+    #[test]
+    fn short_bytes_eq_matches_slice_eq() {
+        let base: Vec<u8> = (0u8..80).collect();
+        for n in 0..80 {
+            let a = &base[..n];
+            assert!(short_bytes_eq(a, a), "{n}");
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] ^= 0x20;
+                assert!(!short_bytes_eq(a, &b), "len {n}, differs at {i}");
+            }
+            assert!(!short_bytes_eq(a, &base[..n + 1]));
+        }
+    }
+
+    #[test]
+    fn canonical_pairs() {
+        assert!(pairs_are_canonical(&[("__name__", "up"), ("job", "a")]));
+        assert!(!pairs_are_canonical(&[]));
+        assert!(!pairs_are_canonical(&[("job", "a"), ("__name__", "up")]));
+        assert!(!pairs_are_canonical(&[("a", "1"), ("a", "2")]));
+        assert!(!pairs_are_canonical(&[("a", "")]));
+        assert!(!pairs_are_canonical(&[("", "x")]));
     }
 
     #[test]

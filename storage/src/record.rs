@@ -136,12 +136,21 @@ fn put_str(b: &mut Vec<u8>, s: &str) {
 
 /// Encodes a series record into `b` (cleared first).
 pub fn encode_series(series: &[RefSeries], b: &mut Vec<u8>) {
+    encode_series_refs(series.iter().map(|s| (s.series_ref, &s.labels)), b);
+}
+
+/// Encodes a series record from borrowed `(series ref, labels)` entries into `b` (cleared
+/// first): the same bytes as [`encode_series`], without building `RefSeries` copies.
+pub fn encode_series_refs<'a>(
+    series: impl IntoIterator<Item = (u64, &'a Labels)>,
+    b: &mut Vec<u8>,
+) {
     b.clear();
     b.push(RECORD_SERIES);
-    for s in series {
-        b.extend_from_slice(&s.series_ref.to_be_bytes());
-        put_uvarint(b, s.labels.len() as u64);
-        for l in &s.labels {
+    for (series_ref, labels) in series {
+        b.extend_from_slice(&series_ref.to_be_bytes());
+        put_uvarint(b, labels.len() as u64);
+        for l in labels {
             put_str(b, &l.name);
             put_str(b, &l.value);
         }

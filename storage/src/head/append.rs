@@ -4,14 +4,15 @@
 //! a commit that returned Ok survives any crash. A rollback forgets buffered samples but
 //! still logs the records of series it created (they exist in memory already).
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::series::{AppendOutcome, Appendable, MemSeries};
 use super::Head;
 use crate::error::{Error, Result};
-use crate::labels::Labels;
-use crate::record::{self, RefMetadata, RefSample, RefSeries};
+use crate::labels::{pairs_are_canonical, Labels};
+use crate::record::{self, RefMetadata, RefSample};
 
 /// Counts of what a commit stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub struct Appender {
     sample_series: Vec<Arc<MemSeries>>,
     /// Series whose record must be logged with this batch.
     unlogged: Vec<Arc<MemSeries>>,
+    /// The references of `unlogged`, for a constant-time membership test.
+    unlogged_refs: HashSet<u64, foldhash::fast::FixedState>,
     metadata: Vec<RefMetadata>,
     min_t: i64,
     max_t: i64,
@@ -48,6 +51,7 @@ impl Appender {
             samples: Vec::new(),
             sample_series: Vec::new(),
             unlogged: Vec::new(),
+            unlogged_refs: HashSet::default(),
             metadata: Vec::new(),
             min_t: i64::MAX,
             max_t: i64::MIN,
@@ -63,6 +67,22 @@ impl Appender {
         }
         self.check_time(t)?;
         let (s, _) = self.head.get_or_create(labels, None)?;
+        self.add(s, t, v)
+    }
+
+    /// Appends a float sample for the series named by borrowed `(name, value)` pairs; the
+    /// same as `append(&Labels::from_pairs(pairs)?, t, v)` (pairs are sorted, empty values
+    /// dropped, empty or duplicate names rejected), but when the pairs are already in that
+    /// canonical form — as a well-behaved sender's are — an existing series is found by
+    /// hashing and comparing the borrowed strings, with no allocation; owned labels are
+    /// built only for a new series.
+    pub fn append_borrowed(&mut self, pairs: &[(&str, &str)], t: i64, v: f64) -> Result<u64> {
+        if !pairs_are_canonical(pairs) {
+            let labels = Labels::from_pairs(pairs)?;
+            return self.append(&labels, t, v);
+        }
+        self.check_time(t)?;
+        let (s, _) = self.head.get_or_create_pairs(pairs)?;
         self.add(s, t, v)
     }
 
@@ -108,30 +128,31 @@ impl Appender {
     }
 
     fn add(&mut self, mut s: Arc<MemSeries>, t: i64, v: f64) -> Result<u64> {
-        if s.data.lock().removed {
+        let mut d = s.data.lock();
+        if d.removed {
             // Garbage-collected since it was looked up: recreate it.
+            drop(d);
             let labels = s.labels.clone();
             s = self.head.get_or_create(&labels, None)?.0;
+            d = s.data.lock();
         }
         let r = s.series_ref;
-        if !s.logged.load(Ordering::Acquire) && !self.unlogged.iter().any(|u| u.series_ref == r) {
+        if !s.logged.load(Ordering::Acquire) && self.unlogged_refs.insert(r) {
             self.unlogged.push(s.clone());
         }
-        {
-            let mut d = s.data.lock();
-            match d.appendable(t, v) {
-                Ok(Appendable::Yes) => d.pending_t = t,
-                Ok(Appendable::NoOp) => return Ok(r),
-                Err(e) => {
-                    let c = match e {
-                        Error::OutOfOrderSample => &self.head.stats.out_of_order_samples,
-                        _ => &self.head.stats.duplicate_samples,
-                    };
-                    c.fetch_add(1, Ordering::Relaxed);
-                    return Err(e);
-                }
+        match d.appendable(t, v) {
+            Ok(Appendable::Yes) => d.pending_t = t,
+            Ok(Appendable::NoOp) => return Ok(r),
+            Err(e) => {
+                let c = match e {
+                    Error::OutOfOrderSample => &self.head.stats.out_of_order_samples,
+                    _ => &self.head.stats.duplicate_samples,
+                };
+                c.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
             }
         }
+        drop(d);
         self.min_t = self.min_t.min(t);
         self.max_t = self.max_t.max(t);
         self.samples.push(RefSample {
@@ -240,15 +261,10 @@ impl Appender {
         };
         let mut recs: Vec<Vec<u8>> = Vec::with_capacity(3);
         if !self.unlogged.is_empty() {
-            let series: Vec<RefSeries> = self
-                .unlogged
-                .iter()
-                .map(|s| RefSeries {
-                    series_ref: s.series_ref,
-                    labels: s.labels.clone(),
-                })
-                .collect();
-            record::encode_series(&series, &mut self.buf);
+            record::encode_series_refs(
+                self.unlogged.iter().map(|s| (s.series_ref, &s.labels)),
+                &mut self.buf,
+            );
             recs.push(std::mem::take(&mut self.buf));
         }
         if with_samples && !self.samples.is_empty() {
@@ -281,6 +297,7 @@ impl Appender {
     }
 
     fn mark_logged(&mut self) {
+        self.unlogged_refs.clear();
         for s in self.unlogged.drain(..) {
             s.logged.store(true, Ordering::Release);
         }
@@ -308,4 +325,156 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{Db, DbOptions, Matcher, Queryable};
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn open(dir: &std::path::Path) -> Arc<Db> {
+        Db::open(dir, DbOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn borrowed_append_finds_the_series_append_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let labels = Labels::from_pairs(&[("__name__", "up"), ("job", "a")]).unwrap();
+        let mut app = db.appender();
+        let r1 = app.append(&labels, T0, 1.0).unwrap();
+        let r2 = app
+            .append_borrowed(&[("__name__", "up"), ("job", "a")], T0 + 1, 2.0)
+            .unwrap();
+        let r3 = app
+            .append_borrowed(&[("__name__", "up"), ("job", "b")], T0 + 1, 2.0)
+            .unwrap();
+        app.commit().unwrap();
+        assert_eq!(r1, r2);
+        assert_ne!(r1, r3);
+        assert_eq!(db.head().num_series(), 2);
+        // And the other way round: a series created from pairs is found by labels.
+        let mut app = db.appender();
+        let b = Labels::from_pairs(&[("job", "b"), ("__name__", "up")]).unwrap();
+        assert_eq!(app.append(&b, T0 + 2, 3.0).unwrap(), r3);
+        app.commit().unwrap();
+        assert_eq!(db.head().num_series(), 2);
+    }
+
+    #[test]
+    fn borrowed_append_validates_like_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let mut app = db.appender();
+        let r = app
+            .append_borrowed(&[("__name__", "up"), ("job", "a")], T0, 1.0)
+            .unwrap();
+        // Unsorted, with an empty-valued label: the same series.
+        let same = app
+            .append_borrowed(&[("job", "a"), ("x", ""), ("__name__", "up")], T0 + 1, 1.0)
+            .unwrap();
+        assert_eq!(r, same);
+        for bad in [
+            &[][..],
+            &[("a", "1"), ("a", "2")][..],
+            &[("", "x")][..],
+            &[("a", "")][..],
+        ] {
+            assert!(
+                matches!(
+                    app.append_borrowed(bad, T0 + 2, 1.0),
+                    Err(Error::InvalidLabels(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        // Out-of-order and duplicate rules are those of `append`.
+        assert!(matches!(
+            app.append_borrowed(&[("__name__", "up"), ("job", "a")], T0, 1.0),
+            Err(Error::OutOfOrderSample)
+        ));
+        assert!(matches!(
+            app.append_borrowed(&[("__name__", "up"), ("job", "a")], T0 + 1, 5.0),
+            Err(Error::DuplicateSample)
+        ));
+        app.commit().unwrap();
+        assert_eq!(db.head().num_series(), 1);
+    }
+
+    /// Series as rendered labels with their samples as `(t, value bits)`.
+    type ReadBack = Vec<(String, Vec<(i64, u64)>)>;
+
+    /// Writes the same samples through `append` or `append_borrowed` and returns the WAL
+    /// segment bytes and what a reopened database reads back.
+    fn write_and_reopen(borrowed: bool) -> (Vec<Vec<u8>>, ReadBack) {
+        let dir = tempfile::tempdir().unwrap();
+        let series: Vec<Vec<(String, String)>> = (0..300)
+            .map(|i| {
+                vec![
+                    ("__name__".to_string(), format!("m{}", i % 7)),
+                    ("instance".to_string(), format!("host{i}")),
+                    ("job".to_string(), "node".to_string()),
+                ]
+            })
+            .collect();
+        {
+            let db = open(dir.path());
+            for step in 0..3i64 {
+                let mut app = db.appender();
+                for (i, s) in series.iter().enumerate() {
+                    let t = T0 + step * 15_000;
+                    let v = (i as f64) * 1.5 + step as f64;
+                    if borrowed {
+                        let pairs: Vec<(&str, &str)> =
+                            s.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                        app.append_borrowed(&pairs, t, v).unwrap();
+                    } else {
+                        app.append(&Labels::from_pairs(s).unwrap(), t, v).unwrap();
+                    }
+                }
+                app.commit().unwrap();
+            }
+            db.close().unwrap();
+        }
+        let mut segs = Vec::new();
+        let mut names: Vec<_> = std::fs::read_dir(dir.path().join("wal"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
+        names.sort();
+        for p in names {
+            segs.push(std::fs::read(p).unwrap());
+        }
+        let db = open(dir.path());
+        let q = db.querier(i64::MIN, i64::MAX).unwrap();
+        let mut read: ReadBack = q
+            .select(&[Matcher::new(crate::MatchType::Regex, "__name__", ".+").unwrap()])
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let smp = s.samples().unwrap();
+                (
+                    s.labels.to_string(),
+                    smp.iter().map(|x| (x.t, x.v.to_bits())).collect(),
+                )
+            })
+            .collect();
+        read.sort();
+        (segs, read)
+    }
+
+    #[test]
+    fn borrowed_appends_log_identical_wal_bytes() {
+        let (wal_owned, read_owned) = write_and_reopen(false);
+        let (wal_borrowed, read_borrowed) = write_and_reopen(true);
+        assert_eq!(read_owned.len(), 300);
+        assert!(read_owned.iter().all(|(_, s)| s.len() == 3));
+        assert_eq!(read_owned, read_borrowed);
+        assert!(!wal_owned.is_empty());
+        assert_eq!(wal_owned, wal_borrowed);
+    }
 }

@@ -26,7 +26,7 @@ use roaring::RoaringBitmap;
 
 use crate::chunks::{HeadChunkReader, HeadChunkWriter};
 use crate::error::{Error, Result};
-use crate::labels::{Label, Labels};
+use crate::labels::{hash_label_pairs, Label, Labels};
 use crate::record::RefMetadata;
 
 pub use append::now_ms;
@@ -117,21 +117,80 @@ impl MemPostings {
 /// Interned label strings shared by all head series.
 #[derive(Default)]
 struct Symbols {
-    set: HashSet<Arc<str>>,
+    set: HashSet<Arc<str>, SeriesMapHasher>,
 }
 
 impl Symbols {
-    fn intern(&mut self, s: &Arc<str>) -> Arc<str> {
-        if let Some(x) = self.set.get(&**s) {
+    /// The shared copy of `s`, allocated only the first time it is seen.
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(x) = self.set.get(s) {
             return x.clone();
         }
-        self.set.insert(s.clone());
-        s.clone()
+        let a: Arc<str> = Arc::from(s);
+        self.set.insert(a.clone());
+        a
     }
 }
 
-type Stripe = RwLock<HashMap<u64, Arc<MemSeries>>>;
-type HashStripe = RwLock<HashMap<u64, Vec<Arc<MemSeries>>>>;
+/// The hasher of the head's in-memory maps: foldhash with a fixed seed (fast, good mixing
+/// of all 64 key bits, which matters because keys within one stripe share their low bits).
+/// SipHash cost more than the rest of a lookup on the append path.
+type SeriesMapHasher = foldhash::fast::FixedState;
+
+/// Series by lookup hash within one stripe. The first series of each hash sits in a map
+/// of 16-byte buckets (hash, pointer), so a probe touches as few cache lines as possible;
+/// further series with the same 64-bit hash — practically never seen — go to a side map
+/// that is empty otherwise. Invariant: `more` has an entry only for a hash in `first`.
+#[derive(Default)]
+struct SeriesByHash {
+    first: HashMap<u64, Arc<MemSeries>, SeriesMapHasher>,
+    more: HashMap<u64, Vec<Arc<MemSeries>>, SeriesMapHasher>,
+}
+
+impl SeriesByHash {
+    /// The series with lookup hash `hash` for which `is` holds.
+    #[inline]
+    fn find(&self, hash: u64, mut is: impl FnMut(&MemSeries) -> bool) -> Option<&Arc<MemSeries>> {
+        let s = self.first.get(&hash)?;
+        if is(s) {
+            return Some(s);
+        }
+        self.more.get(&hash)?.iter().find(|s| is(s))
+    }
+
+    fn insert(&mut self, hash: u64, s: Arc<MemSeries>) {
+        match self.first.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(s);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.more.entry(hash).or_default().push(s);
+            }
+        }
+    }
+
+    /// Removes the series with reference `r` and lookup hash `hash`, if present.
+    fn remove(&mut self, hash: u64, r: u64) {
+        if self.first.get(&hash).is_some_and(|s| s.series_ref == r) {
+            self.first.remove(&hash);
+            if let Some(mut v) = self.more.remove(&hash) {
+                let promoted = v.swap_remove(0);
+                self.first.insert(hash, promoted);
+                if !v.is_empty() {
+                    self.more.insert(hash, v);
+                }
+            }
+        } else if let Some(v) = self.more.get_mut(&hash) {
+            v.retain(|x| x.series_ref != r);
+            if v.is_empty() {
+                self.more.remove(&hash);
+            }
+        }
+    }
+}
+
+type Stripe = RwLock<HashMap<u64, Arc<MemSeries>, SeriesMapHasher>>;
+type HashStripe = RwLock<SeriesByHash>;
 
 /// The head block.
 pub struct Head {
@@ -191,8 +250,12 @@ impl Head {
             dir: dir.to_path_buf(),
             chunks_dir: chunks_dir.to_path_buf(),
             read_only,
-            by_ref: (0..STRIPES).map(|_| RwLock::new(HashMap::new())).collect(),
-            by_hash: (0..STRIPES).map(|_| RwLock::new(HashMap::new())).collect(),
+            by_ref: (0..STRIPES)
+                .map(|_| RwLock::new(HashMap::default()))
+                .collect(),
+            by_hash: (0..STRIPES)
+                .map(|_| RwLock::new(SeriesByHash::default()))
+                .collect(),
             postings: RwLock::new(MemPostings::default()),
             symbols: Mutex::new(Symbols::default()),
             metadata: RwLock::new(HashMap::new()),
@@ -397,12 +460,13 @@ impl Head {
         self.ref_stripe(r).read().get(&r).cloned()
     }
 
-    /// The series with exactly these labels.
-    pub(crate) fn series_by_labels(&self, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
-        self.hash_stripe(hash)
-            .read()
-            .get(&hash)
-            .and_then(|v| v.iter().find(|s| s.labels == *labels).cloned())
+    /// The series with lookup hash `hash` for which `is` holds.
+    fn series_by_hash(
+        &self,
+        hash: u64,
+        is: impl FnMut(&MemSeries) -> bool,
+    ) -> Option<Arc<MemSeries>> {
+        self.hash_stripe(hash).read().find(hash, is).cloned()
     }
 
     /// Returns the series for `labels`, creating it (with the next free reference, or `want_ref`
@@ -412,25 +476,54 @@ impl Head {
         labels: &Labels,
         want_ref: Option<u64>,
     ) -> Result<(Arc<MemSeries>, bool)> {
-        let hash = labels.stable_hash();
-        if let Some(s) = self.series_by_labels(labels, hash) {
+        let hash = labels.head_hash();
+        if let Some(s) = self.series_by_hash(hash, |s| s.labels == *labels) {
             return Ok((s, false));
         }
-        let interned = {
-            let mut sym = self.symbols.lock();
-            Labels::from_sorted(
-                labels
-                    .iter()
-                    .map(|l| Label {
-                        name: sym.intern(&l.name),
-                        value: sym.intern(&l.value),
-                    })
-                    .collect(),
-            )
-        };
+        let interned = self.intern(labels.iter().map(|l| (&*l.name, &*l.value)));
+        self.insert_series(hash, interned, want_ref)
+    }
+
+    /// Like [`Head::get_or_create`] for borrowed pairs that already satisfy the `Labels`
+    /// invariant (sorted, unique non-empty names, non-empty values; see
+    /// [`crate::labels::pairs_are_canonical`]). An existing series is found without
+    /// allocating; owned, interned labels are built only for a new series.
+    pub(crate) fn get_or_create_pairs(
+        &self,
+        pairs: &[(&str, &str)],
+    ) -> Result<(Arc<MemSeries>, bool)> {
+        debug_assert!(crate::labels::pairs_are_canonical(pairs));
+        let hash = hash_label_pairs(pairs);
+        if let Some(s) = self.series_by_hash(hash, |s| s.labels.eq_pairs(pairs)) {
+            return Ok((s, false));
+        }
+        let interned = self.intern(pairs.iter().copied());
+        self.insert_series(hash, interned, None)
+    }
+
+    /// A label set of interned strings for sorted pairs.
+    fn intern<'a>(&self, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Labels {
+        let mut sym = self.symbols.lock();
+        Labels::from_sorted(
+            pairs
+                .map(|(n, v)| Label {
+                    name: sym.intern(n),
+                    value: sym.intern(v),
+                })
+                .collect(),
+        )
+    }
+
+    /// Adds a series with interned `labels` under `hash`, unless a concurrent writer added
+    /// it first (then that series is returned, with false).
+    fn insert_series(
+        &self,
+        hash: u64,
+        labels: Labels,
+        want_ref: Option<u64>,
+    ) -> Result<(Arc<MemSeries>, bool)> {
         let mut stripe = self.hash_stripe(hash).write();
-        let entry = stripe.entry(hash).or_default();
-        if let Some(s) = entry.iter().find(|s| s.labels == *labels) {
+        if let Some(s) = stripe.find(hash, |s| s.labels == labels) {
             return Ok((s.clone(), false));
         }
         let r = match want_ref {
@@ -445,8 +538,8 @@ impl Head {
                 "head series reference {r} exceeds the 32-bit id space"
             ))
         })?;
-        let s = Arc::new(MemSeries::new(r, interned));
-        entry.push(s.clone());
+        let s = Arc::new(MemSeries::new(r, labels));
+        stripe.insert(hash, s.clone());
         self.ref_stripe(r).write().insert(r, s.clone());
         self.postings.write().add(id, &s.labels);
         drop(stripe);
@@ -457,16 +550,8 @@ impl Head {
 
     /// Removes series from all maps (used by garbage collection after truncation).
     pub(crate) fn remove_series(&self, s: &MemSeries) {
-        let hash = s.labels.stable_hash();
-        {
-            let mut st = self.hash_stripe(hash).write();
-            if let Some(v) = st.get_mut(&hash) {
-                v.retain(|x| x.series_ref != s.series_ref);
-                if v.is_empty() {
-                    st.remove(&hash);
-                }
-            }
-        }
+        let hash = s.labels.head_hash();
+        self.hash_stripe(hash).write().remove(hash, s.series_ref);
         self.ref_stripe(s.series_ref).write().remove(&s.series_ref);
         if let Ok(id) = u32::try_from(s.series_ref) {
             self.postings.write().remove(id, &s.labels);
@@ -513,5 +598,74 @@ impl Head {
     /// approximate; for `/metrics` and the memory-per-series measurement.
     pub fn approx_memory_bytes(&self) -> usize {
         self.all_series().iter().map(|s| s.approx_bytes()).sum()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn series(r: u64) -> Arc<MemSeries> {
+        Arc::new(MemSeries::new(
+            r,
+            Labels::from_pairs(&[("__name__", "x")]).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn series_by_hash_holds_colliding_series() {
+        const H: u64 = 42;
+        let mut m = SeriesByHash::default();
+        for r in 1..=3 {
+            m.insert(H, series(r));
+        }
+        m.insert(7, series(9));
+        let find =
+            |m: &SeriesByHash, r: u64| m.find(H, |s| s.series_ref == r).map(|s| s.series_ref);
+        for r in 1..=3 {
+            assert_eq!(find(&m, r), Some(r));
+        }
+        assert_eq!(find(&m, 9), None, "another hash");
+        assert_eq!(m.find(7, |_| true).map(|s| s.series_ref), Some(9));
+        m.remove(H, 1);
+        assert_eq!(find(&m, 1), None);
+        assert_eq!((find(&m, 2), find(&m, 3)), (Some(2), Some(3)));
+        m.remove(H, 3);
+        m.remove(H, 5);
+        assert_eq!(find(&m, 2), Some(2));
+        assert!(m.more.is_empty());
+        m.remove(H, 2);
+        assert!(!m.first.contains_key(&H));
+        assert_eq!(m.first.len(), 1);
+    }
+
+    #[test]
+    fn pairs_and_labels_find_the_same_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = Head::new(dir.path(), HeadOptions::default()).unwrap();
+        let (a, created) = head
+            .get_or_create_pairs(&[("__name__", "up"), ("job", "x")])
+            .unwrap();
+        assert!(created);
+        let l = Labels::from_pairs(&[("job", "x"), ("__name__", "up")]).unwrap();
+        let (b, created) = head.get_or_create(&l, None).unwrap();
+        assert!(!created);
+        assert_eq!(a.series_ref, b.series_ref);
+        // Interned: the stored strings are shared with the symbol table.
+        let (c, _) = head
+            .get_or_create_pairs(&[("__name__", "up"), ("job", "y")])
+            .unwrap();
+        assert!(Arc::ptr_eq(
+            &a.labels.as_slice()[0].name,
+            &c.labels.as_slice()[0].name
+        ));
+        head.remove_series(&a);
+        assert_eq!(head.num_series(), 1);
+        let (d, created) = head
+            .get_or_create_pairs(&[("__name__", "up"), ("job", "x")])
+            .unwrap();
+        assert!(created);
+        assert_ne!(d.series_ref, a.series_ref);
     }
 }
