@@ -55,6 +55,20 @@ const LINE_COMPACT_START: &str = "COMPACT_START";
 const LINE_COMPACT_DONE: &str = "COMPACT_DONE";
 const LINE_FAILED: &str = "FAILED";
 
+/// Held while spawning a child and while the parent closes a `Db`. The data-directory lock
+/// is an flock on an open file, which a child shares from fork until its exec; if another
+/// test thread closed its `Db` in that window and its next child tried to lock the same
+/// directory, that child would find it still locked (a test-harness race: the server never
+/// forks). `spawn` returns after the exec, so closing under this lock leaves no copies.
+static FORK_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Closes `db` while no child is between fork and exec.
+fn close_db(db: Arc<Db>) {
+    let _g = FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    db.close().unwrap();
+    drop(db);
+}
+
 fn db_options() -> DbOptions {
     DbOptions {
         retention_ms: 0,
@@ -260,6 +274,7 @@ fn run_child(
     ledger: &mut Ledger,
 ) -> CycleResult {
     let exe = std::env::current_exe().unwrap();
+    let fork_guard = FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut child = Command::new(exe)
         .args([
             "--exact",
@@ -274,6 +289,7 @@ fn run_child(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    drop(fork_guard);
     let stdout = child.stdout.take().unwrap();
     let mut result = CycleResult {
         acks: 0,
@@ -385,7 +401,7 @@ fn verify(dir: &Path, ledger: &Ledger, cycle: usize) {
         &lost[..lost.len().min(10)]
     );
     drop(q);
-    db.close().unwrap();
+    close_db(db);
 }
 
 /// Drives `cycles` kill/reopen cycles of one workload.
@@ -419,7 +435,7 @@ fn crash_cycles(mode: &str, cycles: usize, step: i64, pick: impl Fn(&mut Rng, us
         assert!(total_compactions > 0, "no compaction ran");
         let db = Db::open(dir.path(), db_options()).unwrap();
         assert!(!db.blocks().is_empty(), "no block was ever written");
-        db.close().unwrap();
+        close_db(db);
     }
 }
 
