@@ -43,6 +43,12 @@ pub fn render(state: &AppState) -> String {
         "Queries stopped because their client disconnected or they were canceled.",
         &state.api.queries_canceled,
     );
+    o.metric(
+        "prometheus_engine_queries",
+        "gauge",
+        "The current number of queries being executed or waiting.",
+        state.api.queries_running.load(Ordering::Relaxed) as f64,
+    );
     let db = &state.db;
     let head = db.head();
     let hs = &head.stats;

@@ -921,3 +921,51 @@ fn promtool_queries_succeed() {
         &url,
     ]));
 }
+
+/// Value of the unlabelled metric `name` on `/metrics`.
+fn metric_value(s: &Server, name: &str) -> f64 {
+    let text = s.get("/metrics", "").text();
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+/// Polls (bounded) until `cond` holds.
+fn poll_until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A client that gives up (closes its connection) stops its query, as Prometheus' Go server
+/// cancels the request context: the engine ends with `canceled` instead of running to the
+/// 2m default timeout.
+#[test]
+fn a_query_stops_when_its_client_goes_away() {
+    let s = start(&[]);
+    let canceled = |s: &Server| metric_value(s, "vigil_api_queries_canceled_total");
+    let running = |s: &Server| metric_value(s, "prometheus_engine_queries");
+    assert_eq!(canceled(&s), 0.0);
+    // Far longer than the wait below: a quantile over 2.6M points at each of 361 steps.
+    let slow = enc("quantile_over_time(0.5, vector(time())[30d:1s])");
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    write!(
+        c,
+        "GET /api/v1/query_range?query={slow}&start=1724000000&end=1724003600&step=10 HTTP/1.1\r\nHost: {}\r\n\r\n",
+        s.addr
+    )
+    .unwrap();
+    c.flush().unwrap();
+    poll_until("the query to run", || running(&s) >= 1.0);
+    drop(c);
+    poll_until("the query to be canceled", || canceled(&s) >= 1.0);
+    poll_until("no query running", || running(&s) == 0.0);
+    // The server goes on answering.
+    assert_eq!(query(&s, "1", "time=1").status, 200);
+}

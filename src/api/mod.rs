@@ -190,6 +190,8 @@ pub struct ApiConfig {
     /// Queries the engine stopped because their client went away (or they were canceled
     /// otherwise); exported as `vigil_api_queries_canceled_total`.
     pub queries_canceled: AtomicU64,
+    /// Queries being executed now; exported as Prometheus' `prometheus_engine_queries`.
+    pub queries_running: AtomicU64,
 }
 
 impl Default for ApiConfig {
@@ -210,6 +212,7 @@ impl Default for ApiConfig {
             }),
             quit: tokio::sync::Notify::new(),
             queries_canceled: AtomicU64::new(0),
+            queries_running: AtomicU64::new(0),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! (time, timeout, lookback delta, the range grid and its 11,000-point cap), hands the
 //! query to the PromQL engine and encodes its result. Never evaluates PromQL itself.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use vigil_promql::engine::{Engine, EngineOpts, Error as EngineError, QueryResult, Value};
@@ -164,6 +164,22 @@ pub fn engine_error(e: EngineError) -> ApiError {
     }
 }
 
+/// Counts a query as running until dropped.
+struct RunningQuery<'a>(&'a AtomicU64);
+
+impl<'a> RunningQuery<'a> {
+    fn start(c: &'a AtomicU64) -> Self {
+        c.fetch_add(1, Ordering::Relaxed);
+        RunningQuery(c)
+    }
+}
+
+impl Drop for RunningQuery<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs a validated query on the PromQL engine and encodes the result.
 fn evaluate(state: &AppState, req: &QueryRequest, cancel: Option<&AtomicBool>) -> ApiResult {
     let engine = Engine::new(EngineOpts {
@@ -173,6 +189,7 @@ fn evaluate(state: &AppState, req: &QueryRequest, cancel: Option<&AtomicBool>) -
         ..EngineOpts::default()
     });
     let started = Instant::now();
+    let _running = RunningQuery::start(&state.api.queries_running);
     // `range_request` has checked the grid; step 0 means an instant query.
     let res = engine
         .exec(
