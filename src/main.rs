@@ -15,50 +15,6 @@ use vigil::scrape::ScrapeManager;
 use vigil::server::{self, AppState};
 use vigil_storage::{Db, DbOptions};
 
-/// glibc allocator settings, applied first thing in `main`, before any thread exists.
-///
-/// Measured (docs/benchmarks.md, note of 2026-11-23): glibc gives every thread that allocates
-/// under contention its own arena (up to 8 × cores), and memory freed into an arena stays
-/// in that arena. Query worker threads, tokio workers and remote-write decoding each grew
-/// their own arenas, so the resident heap rose by ~30 MiB with every few queries
-/// (anonymous RSS 81 → 197 MiB over six query runs). Capping the arena count makes threads
-/// share (and reuse) freed memory: same workload, 197 → 96 MiB with 2 arenas.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod malloc_arenas {
-    use std::os::raw::c_int;
-
-    /// glibc's `mallopt` parameter for the maximum number of arenas (`<malloc.h>`).
-    const M_ARENA_MAX: c_int = -8;
-    /// Arenas the process may use: two keep appends on one thread from contending with a
-    /// query on another for one arena lock, without a per-thread arena each.
-    const ARENA_MAX: c_int = 2;
-    /// The environment variable with which glibc itself reads the same limit; when the
-    /// operator set it, it wins.
-    const ARENA_MAX_ENV: &str = "MALLOC_ARENA_MAX";
-
-    extern "C" {
-        fn mallopt(param: c_int, value: c_int) -> c_int;
-    }
-
-    /// Caps glibc's arena count at [`ARENA_MAX`] unless `MALLOC_ARENA_MAX` is set.
-    pub fn limit() {
-        if std::env::var_os(ARENA_MAX_ENV).is_some() {
-            return;
-        }
-        // SAFETY: `mallopt` is glibc's documented, thread-safe tuning call; M_ARENA_MAX
-        // takes any positive count and only bounds arenas created later. It is called
-        // before any other thread exists. A zero return (not applied) only leaves glibc's
-        // default, so it is ignored.
-        let _applied = unsafe { mallopt(M_ARENA_MAX, ARENA_MAX) };
-    }
-}
-
-/// Other allocators: nothing to tune.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-mod malloc_arenas {
-    pub fn limit() {}
-}
-
 #[derive(Parser, Debug)]
 #[command(
     name = "vigil",
@@ -235,7 +191,7 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    malloc_arenas::limit();
+    vigil_storage::fs::limit_malloc_arenas();
     let cli = Cli::parse();
     if let Some(Command::PromqlTest { files }) = &cli.command {
         return promql_test(files);
