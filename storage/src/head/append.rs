@@ -23,6 +23,29 @@ pub struct CommitStats {
     pub out_of_order: u64,
 }
 
+/// A caller-held reference to one head series, so that a caller that recognises a series
+/// it has seen before (e.g. by the bytes it arrived as) can append to it with no lookup.
+/// It stays valid after the series is garbage collected: [`Appender::append_handle`] then
+/// looks the series up again by its labels and repoints the handle. Holding it keeps the
+/// series' memory alive, so callers must drop handles when the head removes series (see
+/// [`HeadStats::series_removed`](super::HeadStats)).
+#[derive(Clone)]
+pub struct SeriesHandle {
+    series: Arc<MemSeries>,
+}
+
+impl SeriesHandle {
+    /// The series reference.
+    pub fn series_ref(&self) -> u64 {
+        self.series.series_ref
+    }
+
+    /// The series' labels.
+    pub fn labels(&self) -> &Labels {
+        &self.series.labels
+    }
+}
+
 /// Appends samples to the head; see the module documentation.
 pub struct Appender {
     head: Arc<Head>,
@@ -86,6 +109,36 @@ impl Appender {
         self.add(s, t, v)
     }
 
+    /// `append_borrowed` that also returns a handle to the series, for
+    /// [`Appender::append_handle`].
+    pub fn append_borrowed_handle(
+        &mut self,
+        pairs: &[(&str, &str)],
+        t: i64,
+        v: f64,
+    ) -> Result<(u64, SeriesHandle)> {
+        self.check_time(t)?;
+        let s = if pairs_are_canonical(pairs) {
+            self.head.get_or_create_pairs(pairs)?.0
+        } else {
+            let labels = Labels::from_pairs(pairs)?;
+            if labels.is_empty() {
+                return Err(Error::InvalidLabels("empty label set".into()));
+            }
+            self.head.get_or_create(&labels, None)?.0
+        };
+        let mut series = s.clone();
+        let r = self.add_to(&mut series, t, v)?;
+        Ok((r, SeriesHandle { series }))
+    }
+
+    /// Appends a sample to the series `h` refers to, with the same checks as `append`. When
+    /// the series was garbage collected meanwhile, it is recreated and `h` repointed.
+    pub fn append_handle(&mut self, h: &mut SeriesHandle, t: i64, v: f64) -> Result<u64> {
+        self.check_time(t)?;
+        self.add_to(&mut h.series, t, v)
+    }
+
     /// Appends a sample for a series reference obtained from `append`. Fails with
     /// `Error::Other` if the reference is unknown (e.g. the series was garbage collected):
     /// callers then fall back to `append` with labels.
@@ -128,14 +181,20 @@ impl Appender {
     }
 
     fn add(&mut self, mut s: Arc<MemSeries>, t: i64, v: f64) -> Result<u64> {
+        self.add_to(&mut s, t, v)
+    }
+
+    /// `add` for a series the caller keeps: repoints `s` when it had to be recreated.
+    fn add_to(&mut self, s: &mut Arc<MemSeries>, t: i64, v: f64) -> Result<u64> {
         let mut d = s.data.lock();
         if d.removed {
             // Garbage-collected since it was looked up: recreate it.
             drop(d);
             let labels = s.labels.clone();
-            s = self.head.get_or_create(&labels, None)?.0;
+            *s = self.head.get_or_create(&labels, None)?.0;
             d = s.data.lock();
         }
+        let s = &*s;
         let r = s.series_ref;
         if !s.logged.load(Ordering::Acquire) && self.unlogged_refs.insert(r) {
             self.unlogged.push(s.clone());
@@ -160,7 +219,7 @@ impl Appender {
             t,
             v,
         });
-        self.sample_series.push(s);
+        self.sample_series.push(s.clone());
         Ok(r)
     }
 
@@ -362,6 +421,42 @@ mod tests {
         assert_eq!(app.append(&b, T0 + 2, 3.0).unwrap(), r3);
         app.commit().unwrap();
         assert_eq!(db.head().num_series(), 2);
+    }
+
+    #[test]
+    fn handles_append_to_their_series_and_follow_garbage_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let pairs = [("__name__", "up"), ("job", "a")];
+        let mut app = db.appender();
+        let (r, mut h) = app.append_borrowed_handle(&pairs, T0, 1.0).unwrap();
+        assert_eq!(h.series_ref(), r);
+        assert_eq!(app.append_handle(&mut h, T0 + 1, 2.0).unwrap(), r);
+        assert!(matches!(
+            app.append_handle(&mut h, T0, 3.0),
+            Err(Error::OutOfOrderSample)
+        ));
+        app.commit().unwrap();
+        // Unsorted pairs take the owned path and find the same series.
+        let mut app = db.appender();
+        let (r2, _) = app
+            .append_borrowed_handle(&[("job", "a"), ("__name__", "up")], T0 + 2, 1.0)
+            .unwrap();
+        assert_eq!(r2, r);
+        app.commit().unwrap();
+        // Garbage collection removes the series: the handle's next append recreates it.
+        let head = db.head();
+        head.remove_series(&h.series);
+        h.series.data.lock().removed = true;
+        let mut app = db.appender();
+        let r3 = app.append_handle(&mut h, T0 + 3, 4.0).unwrap();
+        app.commit().unwrap();
+        assert_ne!(r3, r);
+        assert_eq!(h.series_ref(), r3);
+        assert_eq!(head.num_series(), 1);
+        let mut app = db.appender();
+        assert_eq!(app.append_borrowed(&pairs, T0 + 4, 5.0).unwrap(), r3);
+        app.commit().unwrap();
     }
 
     #[test]
