@@ -13,7 +13,10 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
+
+use parking_lot::{RwLock, RwLockReadGuard};
 
 use vigil_storage::head::{Head, SeriesHandle};
 
@@ -32,7 +35,7 @@ struct Entry {
     handle: SeriesHandle,
 }
 
-/// See the module documentation. Entries are keyed by the identity's hash; two identities
+/// The table (see the module documentation). Entries are keyed by the identity's hash; two identities
 /// with the same hash keep only the first (the other is simply never cached).
 #[derive(Default)]
 pub struct SeriesCache {
@@ -42,9 +45,6 @@ pub struct SeriesCache {
     removed_seen: u64,
     map: HashMap<u64, Entry, CacheHasher>,
     bytes: Vec<u8>,
-    /// Scratch for the identity of the series being looked up.
-    key: Vec<u8>,
-    key_hash: u64,
 }
 
 impl std::fmt::Debug for SeriesCache {
@@ -56,73 +56,44 @@ impl std::fmt::Debug for SeriesCache {
     }
 }
 
-/// A cache hit: the series' handle and its metric name.
-pub struct Hit<'c> {
-    pub handle: &'c mut SeriesHandle,
-    /// The metric name as bytes of the label section (validated UTF-8 when stored).
-    pub name: Option<(usize, usize)>,
-}
-
 impl SeriesCache {
-    /// Prepares for a request against `head`: empties the cache if it was filled for
-    /// another head or the head has removed series since.
-    pub fn begin(&mut self, head: &Arc<Head>) {
-        let removed = head
-            .stats
-            .series_removed
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if !std::ptr::eq(self.head.as_ptr(), Arc::as_ptr(head)) || removed != self.removed_seen {
-            self.clear();
-            self.head = Arc::downgrade(head);
-            self.removed_seen = removed;
-        }
+    /// Whether it was filled for `head` with no series removed since.
+    fn is_current(&self, head: &Arc<Head>, removed: u64) -> bool {
+        std::ptr::eq(self.head.as_ptr(), Arc::as_ptr(head)) && removed == self.removed_seen
     }
 
-    fn clear(&mut self) {
+    fn reset(&mut self, head: &Arc<Head>, removed: u64) {
         self.map.clear();
         self.bytes.clear();
+        self.head = Arc::downgrade(head);
+        self.removed_seen = removed;
     }
 
-    /// The scratch buffer to write the next series' identity into.
-    pub fn key_buf(&mut self) -> &mut Vec<u8> {
-        &mut self.key
-    }
-
-    /// Looks up the identity in `key_buf` (hashing it once for a later `insert`).
-    pub fn get(&mut self) -> Option<Hit<'_>> {
-        self.key_hash = CacheHasher::default().hash_one(&self.key[..]);
-        let e = self.map.get_mut(&self.key_hash)?;
+    /// The entry stored for identity `key` with hash `hash`.
+    fn get(&self, key: &[u8], hash: u64) -> Option<&Entry> {
+        let e = self.map.get(&hash)?;
         let stored = self
             .bytes
             .get(e.start as usize..e.start as usize + e.len as usize)?;
-        if stored != &self.key[..] {
-            return None;
-        }
-        Some(Hit {
-            handle: &mut e.handle,
-            name: e.name.map(|(a, b)| (a as usize, b as usize)),
-        })
+        (stored == key).then_some(e)
     }
 
-    /// Remembers the identity in `key_buf` (as hashed by the last `get`) for `handle`;
-    /// `name` is the metric name's byte range within the label section.
-    pub fn insert(&mut self, handle: SeriesHandle, name: Option<(usize, usize)>) {
-        if self.map.contains_key(&self.key_hash) {
+    /// Remembers identity `key` (hash `hash`) for `handle`, unless the hash is taken.
+    fn insert(&mut self, key: &[u8], hash: u64, handle: SeriesHandle, name: Option<(u32, u32)>) {
+        if self.map.contains_key(&hash) {
             return;
         }
-        if self.bytes.len() + self.key.len() > MAX_CACHE_BYTES {
-            self.clear();
+        if self.bytes.len() + key.len() > MAX_CACHE_BYTES {
+            self.map.clear();
+            self.bytes.clear();
         }
-        let (Ok(start), Ok(len)) = (
-            u32::try_from(self.bytes.len()),
-            u32::try_from(self.key.len()),
-        ) else {
+        let (Ok(start), Ok(len)) = (u32::try_from(self.bytes.len()), u32::try_from(key.len()))
+        else {
             return;
         };
-        let name = name.and_then(|(a, b)| Some((u32::try_from(a).ok()?, u32::try_from(b).ok()?)));
-        self.bytes.extend_from_slice(&self.key);
+        self.bytes.extend_from_slice(key);
         self.map.insert(
-            self.key_hash,
+            hash,
             Entry {
                 start,
                 len,
@@ -131,36 +102,119 @@ impl SeriesCache {
             },
         );
     }
+}
+
+/// The receiver's cache, shared by all requests: each request reads it under one read
+/// lock for its whole series loop and adds the series it validated under one write lock
+/// at the end, so a lookup costs no lock operation and the table exists once (in cache
+/// memory) rather than once per worker.
+#[derive(Debug, Default)]
+pub struct SharedCache {
+    inner: RwLock<SeriesCache>,
+}
+
+impl SharedCache {
+    /// Starts a request against `head`: empties the cache first if it was filled for
+    /// another head or the head has removed series since.
+    pub fn begin(&self, head: &Arc<Head>) -> RequestCache<'_> {
+        let removed = head.stats.series_removed.load(Ordering::Relaxed);
+        let mut guard = self.inner.read();
+        if !guard.is_current(head, removed) {
+            drop(guard);
+            let mut w = self.inner.write();
+            if !w.is_current(head, removed) {
+                w.reset(head, removed);
+            }
+            drop(w);
+            guard = self.inner.read();
+        }
+        RequestCache {
+            shared: self,
+            guard: Some(guard),
+            key: Vec::new(),
+            key_hash: 0,
+            new_bytes: Vec::new(),
+            new: Vec::new(),
+        }
+    }
 
     /// Number of series remembered.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Whether nothing is remembered.
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.inner.read().map.len()
     }
 }
 
-/// Caches not in use, one per request that ran concurrently; a request takes one and
-/// gives it back.
-#[derive(Debug, Default)]
-pub struct CachePool {
-    free: parking_lot::Mutex<Vec<SeriesCache>>,
+/// A series validated during this request, to be added at its end.
+struct NewEntry {
+    hash: u64,
+    key: std::ops::Range<usize>,
+    name: Option<(u32, u32)>,
+    handle: SeriesHandle,
 }
 
-impl CachePool {
-    /// A cache for one request.
-    pub fn take(&self) -> SeriesCache {
-        self.free.lock().pop().unwrap_or_default()
+/// One request's view of the shared cache; call [`RequestCache::finish`] when its series
+/// loop is done (dropping it without finishing just forgets the new series).
+pub struct RequestCache<'c> {
+    shared: &'c SharedCache,
+    guard: Option<RwLockReadGuard<'c, SeriesCache>>,
+    /// The identity of the series being looked up, and its hash.
+    key: Vec<u8>,
+    key_hash: u64,
+    /// Identities and entries of series validated in this request.
+    new_bytes: Vec<u8>,
+    new: Vec<NewEntry>,
+}
+
+impl RequestCache<'_> {
+    /// The scratch buffer to write the next series' identity into.
+    pub fn key_buf(&mut self) -> &mut Vec<u8> {
+        &mut self.key
     }
 
-    /// Returns a cache after its request.
-    pub fn put(&self, c: SeriesCache) {
-        self.free.lock().push(c);
+    /// Looks up the identity in `key_buf` (hashing it once for a later `insert`): the
+    /// series' handle and its metric name's byte range within the label section.
+    pub fn get(&mut self) -> Option<(SeriesHandle, Option<(usize, usize)>)> {
+        self.key_hash = CacheHasher::default().hash_one(&self.key[..]);
+        let e = self.guard.as_ref()?.get(&self.key, self.key_hash)?;
+        Some((
+            e.handle.clone(),
+            e.name.map(|(a, b)| (a as usize, b as usize)),
+        ))
+    }
+
+    /// Remembers the identity in `key_buf` (as hashed by the last `get`) for `handle`,
+    /// from the end of this request on; `name` is the metric name's byte range within
+    /// the label section.
+    pub fn insert(&mut self, handle: SeriesHandle, name: Option<(usize, usize)>) {
+        let Some(name) = name
+            .map(|(a, b)| Some((u32::try_from(a).ok()?, u32::try_from(b).ok()?)))
+            .map_or(Some(None), |n| n.map(Some))
+        else {
+            return;
+        };
+        let start = self.new_bytes.len();
+        self.new_bytes.extend_from_slice(&self.key);
+        self.new.push(NewEntry {
+            hash: self.key_hash,
+            key: start..self.new_bytes.len(),
+            name,
+            handle,
+        });
+    }
+
+    /// Adds the series validated in this request to the shared cache.
+    pub fn finish(mut self) {
+        self.guard = None;
+        if self.new.is_empty() {
+            return;
+        }
+        let mut w = self.shared.inner.write();
+        for e in self.new.drain(..) {
+            if let Some(key) = self.new_bytes.get(e.key) {
+                w.insert(key, e.hash, e.handle, e.name);
+            }
+        }
     }
 }
 
@@ -168,7 +222,6 @@ impl CachePool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use std::sync::atomic::Ordering;
     use vigil_storage::{Db, DbOptions};
 
     const T0: i64 = 1_700_000_000_000;
@@ -182,10 +235,10 @@ mod tests {
         h
     }
 
-    fn lookup(c: &mut SeriesCache, key: &[u8]) -> Option<u64> {
+    fn lookup(c: &mut RequestCache<'_>, key: &[u8]) -> Option<u64> {
         c.key_buf().clear();
         c.key_buf().extend_from_slice(key);
-        c.get().map(|h| h.handle.series_ref())
+        c.get().map(|h| h.0.series_ref())
     }
 
     #[test]
@@ -193,55 +246,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path(), DbOptions::default()).unwrap();
         let (ha, hb) = (handle(&db, "a"), handle(&db, "b"));
-        let mut c = SeriesCache::default();
-        c.begin(db.head());
+        let cache = SharedCache::default();
+        let mut c = cache.begin(db.head());
         assert_eq!(lookup(&mut c, b"series-a"), None);
         c.insert(ha.clone(), Some((1, 3)));
+        assert_eq!(
+            lookup(&mut c, b"series-a"),
+            None,
+            "visible after the request"
+        );
         assert_eq!(lookup(&mut c, b"series-b"), None);
         c.insert(hb.clone(), None);
+        c.finish();
+        assert_eq!(cache.len(), 2);
+        let mut c = cache.begin(db.head());
         assert_eq!(lookup(&mut c, b"series-a"), Some(ha.series_ref()));
         assert_eq!(lookup(&mut c, b"series-b"), Some(hb.series_ref()));
         assert_eq!(lookup(&mut c, b"series-"), None);
-        assert_eq!(lookup(&mut c, b"series-a").map(|_| ()), Some(()));
-        assert_eq!(c.get().unwrap().name, Some((1, 3)));
-        assert_eq!(c.len(), 2);
+        c.key_buf().clear();
+        c.key_buf().extend_from_slice(b"series-a");
+        assert_eq!(c.get().unwrap().1, Some((1, 3)));
+        drop(c);
         // The same head, nothing removed: kept.
-        c.begin(db.head());
-        assert_eq!(c.len(), 2);
+        drop(cache.begin(db.head()));
+        assert_eq!(cache.len(), 2);
         // The head removed series: every handle is dropped.
         db.head()
             .stats
             .series_removed
             .fetch_add(1, Ordering::Relaxed);
-        c.begin(db.head());
-        assert!(c.is_empty());
+        let mut c = cache.begin(db.head());
+        assert_eq!(cache_len_while(&c), 0);
         assert_eq!(lookup(&mut c, b"series-a"), None);
-        // Another database: dropped too.
         c.insert(ha, None);
+        c.finish();
+        assert_eq!(cache.len(), 1);
+        // Another database: dropped too.
         let dir2 = tempfile::tempdir().unwrap();
         let db2 = Db::open(dir2.path(), DbOptions::default()).unwrap();
-        c.begin(db2.head());
-        assert!(c.is_empty());
+        drop(cache.begin(db2.head()));
+        assert_eq!(cache.len(), 0);
     }
 
-    #[test]
-    fn pool_hands_back_what_was_put() {
-        let pool = CachePool::default();
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
-        let mut c = pool.take();
-        c.begin(db.head());
-        c.key_buf().extend_from_slice(b"k");
-        assert!(c.get().is_none());
-        c.insert(handle(&db, "a"), None);
-        pool.put(c);
-        let mut c = pool.take();
-        assert_eq!(c.len(), 1);
-        assert!(
-            pool.take().is_empty(),
-            "a second concurrent request gets its own"
-        );
-        c.begin(db.head());
-        assert_eq!(c.len(), 1);
+    /// Entries visible to a request in progress.
+    fn cache_len_while(c: &RequestCache<'_>) -> usize {
+        c.guard.as_ref().map_or(0, |g| g.map.len())
     }
 }

@@ -54,8 +54,8 @@ pub struct Receiver {
     families: RwLock<HashMap<String, ingest::FamilyMeta>>,
     /// Series ref → fingerprint of the metadata last logged for it.
     logged_meta: Mutex<HashMap<u64, u64>>,
-    /// Series recognised by their wire bytes, one cache per concurrent RW 1.0 request.
-    series_caches: cache::CachePool,
+    /// RW 1.0 series recognised by their wire bytes.
+    series_cache: cache::SharedCache,
 }
 
 impl Receiver {

@@ -16,7 +16,7 @@ use vigil_storage::head::SeriesHandle;
 use vigil_storage::labels::METRIC_NAME;
 use vigil_storage::Db;
 
-use super::cache::SeriesCache;
+use super::cache::RequestCache;
 use super::error::{Error, Result};
 use super::ingest::{family_for, metric_type_from_code, FamilyMeta, Ingest, Outcome};
 use super::limits::Limits;
@@ -71,32 +71,27 @@ pub fn decode_and_ingest(
         reason: e.to_string(),
     })?;
     remember_families(rx, req.metadata());
-    let mut cache = rx.series_caches.take();
-    cache.begin(db.head());
-    let res = ingest_view(rx, db, &req, &mut cache);
-    rx.series_caches.put(cache);
-    res
+    let mut cache = rx.series_cache.begin(db.head());
+    let mut run = Run::new(rx, db);
+    series_loop(&mut run, &req, &mut cache)?;
+    // New series become visible to other requests before this one commits: harmless, a
+    // handle only names a series (which exists in the head already); samples are checked
+    // by the appender whoever appends.
+    cache.finish();
+    run.commit()
 }
 
 /// The request loop of [`decode_and_ingest`]: a series whose wire identity is in `cache`
 /// goes straight to its head series; any other is validated, looked up, and remembered.
-fn ingest_view(
-    rx: &Receiver,
-    db: &Db,
-    req: &V1View<'_>,
-    cache: &mut SeriesCache,
-) -> Result<Outcome> {
-    let mut run = Run::new(rx, db);
+fn series_loop(run: &mut Run<'_>, req: &V1View<'_>, cache: &mut RequestCache<'_>) -> Result<()> {
     let mut pairs = Vec::new();
     for ts in req.series() {
         ts.identity_into(cache.key_buf());
-        if let Some(hit) = cache.get() {
+        if let Some((mut handle, name)) = cache.get() {
             let section = ts.label_section();
-            let name = hit
-                .name
-                .and_then(|(a, b)| std::str::from_utf8(section.get(a..b)?).ok());
+            let name = name.and_then(|(a, b)| std::str::from_utf8(section.get(a..b)?).ok());
             run.cached_series(
-                hit.handle,
+                &mut handle,
                 name,
                 ts.samples.iter().copied(),
                 ts.histograms,
@@ -131,7 +126,7 @@ fn ingest_view(
             }
         }
     }
-    run.commit()
+    Ok(())
 }
 
 /// The byte range `part` (a subslice of `whole`) occupies in `whole`, if it is one.
@@ -318,9 +313,7 @@ mod tests {
         for step in 0..3 {
             let b = body(T0 + step * 15_000, false);
             outs.push(decode_and_ingest(&rx, &db, &b, &mut scratch).unwrap());
-            let cached = rx.series_caches.take();
-            assert_eq!(cached.len(), 3, "the valid series are remembered");
-            rx.series_caches.put(cached);
+            assert_eq!(rx.series_cache.len(), 3, "the valid series are remembered");
         }
         for o in &outs {
             assert_eq!(o.samples_written, 3);
