@@ -174,13 +174,10 @@ impl RequestCache<'_> {
 
     /// Looks up the identity in `key_buf` (hashing it once for a later `insert`): the
     /// series' handle and its metric name's byte range within the label section.
-    pub fn get(&mut self) -> Option<(SeriesHandle, Option<(usize, usize)>)> {
+    pub fn get(&mut self) -> Option<(&SeriesHandle, Option<(usize, usize)>)> {
         self.key_hash = CacheHasher::default().hash_one(&self.key[..]);
         let e = self.guard.as_ref()?.get(&self.key, self.key_hash)?;
-        Some((
-            e.handle.clone(),
-            e.name.map(|(a, b)| (a as usize, b as usize)),
-        ))
+        Some((&e.handle, e.name.map(|(a, b)| (a as usize, b as usize))))
     }
 
     /// Remembers the identity in `key_buf` (as hashed by the last `get`) for `handle`,

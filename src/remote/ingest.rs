@@ -274,13 +274,13 @@ impl<'a> Ingest<'a> {
     /// `h`); the same accounting as [`Ingest::append_series_pairs`].
     pub fn append_series_handle(
         &mut self,
-        h: &mut SeriesHandle,
+        h: &SeriesHandle,
         samples: impl Iterator<Item = (i64, f64)>,
     ) -> Result<Option<u64>> {
         self.append_loop(
-            h,
+            &mut &*h,
             samples,
-            |app, h, t, v| app.append_handle(h, t, v),
+            |app, h, t, v| app.append_handle_shared(h, t, v),
             |h| h.labels().clone(),
         )
     }

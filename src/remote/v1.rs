@@ -87,11 +87,11 @@ fn series_loop(run: &mut Run<'_>, req: &V1View<'_>, cache: &mut RequestCache<'_>
     let mut pairs = Vec::new();
     for ts in req.series() {
         ts.identity_into(cache.key_buf());
-        if let Some((mut handle, name)) = cache.get() {
+        if let Some((handle, name)) = cache.get() {
             let section = ts.label_section();
             let name = name.and_then(|(a, b)| std::str::from_utf8(section.get(a..b)?).ok());
             run.cached_series(
-                &mut handle,
+                handle,
                 name,
                 ts.samples.iter().copied(),
                 ts.histograms,
@@ -178,7 +178,7 @@ impl<'r> Run<'r> {
     /// Appends one series recognised from an earlier request (validated then).
     fn cached_series(
         &mut self,
-        h: &mut SeriesHandle,
+        h: &SeriesHandle,
         name: Option<&str>,
         samples: impl Iterator<Item = (i64, f64)>,
         histograms: u64,

@@ -139,6 +139,14 @@ impl Appender {
         self.add_to(&mut h.series, t, v)
     }
 
+    /// [`Appender::append_handle`] for a handle the caller cannot lend mutably (e.g. one in
+    /// a shared cache): a recreated series is not remembered in `h`, so the next append
+    /// through it looks the series up by labels again.
+    pub fn append_handle_shared(&mut self, h: &SeriesHandle, t: i64, v: f64) -> Result<u64> {
+        self.check_time(t)?;
+        self.add(h.series.clone(), t, v)
+    }
+
     /// Appends a sample for a series reference obtained from `append`. Fails with
     /// `Error::Other` if the reference is unknown (e.g. the series was garbage collected):
     /// callers then fall back to `append` with labels.
@@ -180,28 +188,45 @@ impl Appender {
         Ok(())
     }
 
-    fn add(&mut self, mut s: Arc<MemSeries>, t: i64, v: f64) -> Result<u64> {
-        self.add_to(&mut s, t, v)
+    fn add(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> Result<u64> {
+        Ok(self.add_owned(s, t, v)?.0)
     }
 
     /// `add` for a series the caller keeps: repoints `s` when it had to be recreated.
     fn add_to(&mut self, s: &mut Arc<MemSeries>, t: i64, v: f64) -> Result<u64> {
+        let (r, recreated) = self.add_owned(s.clone(), t, v)?;
+        if let Some(n) = recreated {
+            *s = n;
+        }
+        Ok(r)
+    }
+
+    /// Checks and buffers `(t, v)` for series `s`, which moves into the batch; returns the
+    /// reference and, when the series had been garbage collected and was recreated, the
+    /// new series.
+    fn add_owned(
+        &mut self,
+        mut s: Arc<MemSeries>,
+        t: i64,
+        v: f64,
+    ) -> Result<(u64, Option<Arc<MemSeries>>)> {
+        let mut recreated = None;
         let mut d = s.data.lock();
         if d.removed {
             // Garbage-collected since it was looked up: recreate it.
             drop(d);
             let labels = s.labels.clone();
-            *s = self.head.get_or_create(&labels, None)?.0;
+            s = self.head.get_or_create(&labels, None)?.0;
+            recreated = Some(s.clone());
             d = s.data.lock();
         }
-        let s = &*s;
         let r = s.series_ref;
         if !s.logged.load(Ordering::Acquire) && self.unlogged_refs.insert(r) {
             self.unlogged.push(s.clone());
         }
         match d.appendable(t, v) {
             Ok(Appendable::Yes) => d.pending_t = t,
-            Ok(Appendable::NoOp) => return Ok(r),
+            Ok(Appendable::NoOp) => return Ok((r, recreated)),
             Err(e) => {
                 let c = match e {
                     Error::OutOfOrderSample => &self.head.stats.out_of_order_samples,
@@ -219,8 +244,8 @@ impl Appender {
             t,
             v,
         });
-        self.sample_series.push(s.clone());
-        Ok(r)
+        self.sample_series.push(s);
+        Ok((r, recreated))
     }
 
     /// Number of buffered samples.
@@ -457,6 +482,26 @@ mod tests {
         let mut app = db.appender();
         assert_eq!(app.append_borrowed(&pairs, T0 + 4, 5.0).unwrap(), r3);
         app.commit().unwrap();
+        // A shared handle appends the same way; after GC it finds the recreated series
+        // (by labels) each time without being repointed.
+        let shared = h.clone();
+        let mut app = db.appender();
+        assert_eq!(app.append_handle_shared(&shared, T0 + 5, 6.0).unwrap(), r3);
+        app.commit().unwrap();
+        head.remove_series(&h.series);
+        h.series.data.lock().removed = true;
+        let mut app = db.appender();
+        let r4 = app.append_handle_shared(&shared, T0 + 6, 7.0).unwrap();
+        assert_ne!(r4, r3);
+        assert_eq!(shared.series_ref(), r3);
+        assert_eq!(app.append_handle_shared(&shared, T0 + 7, 8.0).unwrap(), r4);
+        app.commit().unwrap();
+        assert_eq!(head.num_series(), 1);
+        let q = db.querier(i64::MIN, i64::MAX).unwrap();
+        let got = q.select(&[crate::Matcher::equal("job", "a")]).unwrap();
+        assert_eq!(got.len(), 1);
+        let last: Vec<f64> = got[0].samples().unwrap().iter().map(|x| x.v).collect();
+        assert_eq!(last, vec![7.0, 8.0]);
     }
 
     #[test]
