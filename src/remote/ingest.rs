@@ -11,6 +11,7 @@ use std::fmt::Write;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 
+use vigil_storage::head::SeriesHandle;
 use vigil_storage::record::{MetricType, RefMetadata};
 use vigil_storage::{Appender, Db, Error as StorageError, Labels, Matcher, Queryable};
 
@@ -242,6 +243,56 @@ impl<'a> Ingest<'a> {
         pairs: &[(&str, &str)],
         samples: impl Iterator<Item = (i64, f64)>,
     ) -> Result<Option<u64>> {
+        Ok(self.append_series_pairs_handle(pairs, samples)?.0)
+    }
+
+    /// [`Ingest::append_series_pairs`] that also returns a handle to the series once a
+    /// sample was appended, for [`Ingest::append_series_handle`] in later requests.
+    pub fn append_series_pairs_handle(
+        &mut self,
+        pairs: &[(&str, &str)],
+        samples: impl Iterator<Item = (i64, f64)>,
+    ) -> Result<(Option<u64>, Option<SeriesHandle>)> {
+        let mut target: (&[(&str, &str)], Option<SeriesHandle>) = (pairs, None);
+        let r = self.append_loop(
+            &mut target,
+            samples,
+            |app, (pairs, handle), t, v| match handle {
+                Some(h) => app.append_handle(h, t, v),
+                None => app.append_borrowed_handle(pairs, t, v).map(|(r, h)| {
+                    *handle = Some(h);
+                    r
+                }),
+            },
+            // Canonical pairs always convert (anything else fails the append).
+            |(pairs, _)| Labels::from_pairs(pairs).unwrap_or_default(),
+        )?;
+        Ok((r, target.1))
+    }
+
+    /// Appends the float samples of a series already validated and looked up (held by
+    /// `h`); the same accounting as [`Ingest::append_series_pairs`].
+    pub fn append_series_handle(
+        &mut self,
+        h: &SeriesHandle,
+        samples: impl Iterator<Item = (i64, f64)>,
+    ) -> Result<Option<u64>> {
+        self.append_loop(
+            &mut &*h,
+            samples,
+            |app, h, t, v| app.append_handle_shared(h, t, v),
+            |h| h.labels().clone(),
+        )
+    }
+
+    /// The per-sample loop: future check, `append`, and counting by outcome.
+    fn append_loop<T>(
+        &mut self,
+        target: &mut T,
+        samples: impl Iterator<Item = (i64, f64)>,
+        append: impl Fn(&mut Appender, &mut T, i64, f64) -> std::result::Result<u64, StorageError>,
+        labels: impl Fn(&T) -> Labels,
+    ) -> Result<Option<u64>> {
         let max_future = self.rx.limits.max_future_ms;
         let mut series_ref: Option<u64> = None;
         for (t, v) in samples {
@@ -249,13 +300,7 @@ impl<'a> Ingest<'a> {
                 self.out.rejected.too_far_in_future += 1;
                 continue;
             }
-            let res = match series_ref {
-                Some(r) => match self.app.append_ref(r, t, v) {
-                    Err(StorageError::Other(_)) => self.app.append_borrowed(pairs, t, v),
-                    x => x,
-                },
-                None => self.app.append_borrowed(pairs, t, v),
-            };
+            let res = append(&mut self.app, target, t, v);
             let r = &mut self.out.rejected;
             match res {
                 Ok(r) => {
@@ -264,9 +309,7 @@ impl<'a> Ingest<'a> {
                 }
                 Err(StorageError::OutOfOrderSample) => {
                     r.out_of_order += 1;
-                    // Canonical pairs always convert (anything else fails the append).
-                    let labels = Labels::from_pairs(pairs).unwrap_or_default();
-                    self.out_of_order.push((labels, t, v));
+                    self.out_of_order.push((labels(target), t, v));
                 }
                 Err(StorageError::OutOfBounds) => r.out_of_bounds += 1,
                 Err(StorageError::DuplicateSample) => r.duplicate += 1,

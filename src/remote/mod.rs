@@ -8,6 +8,7 @@
 //! has no place for them yet). This module never touches storage internals and never
 //! answers 2xx for data it did not commit.
 
+mod cache;
 pub mod error;
 pub mod handler;
 mod ingest;
@@ -53,6 +54,8 @@ pub struct Receiver {
     families: RwLock<HashMap<String, ingest::FamilyMeta>>,
     /// Series ref → fingerprint of the metadata last logged for it.
     logged_meta: Mutex<HashMap<u64, u64>>,
+    /// RW 1.0 series recognised by their wire bytes.
+    series_cache: cache::SharedCache,
 }
 
 impl Receiver {

@@ -12,15 +12,17 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use prost::Message;
 
+use vigil_storage::head::SeriesHandle;
 use vigil_storage::labels::METRIC_NAME;
 use vigil_storage::Db;
 
+use super::cache::RequestCache;
 use super::error::{Error, Result};
 use super::ingest::{family_for, metric_type_from_code, FamilyMeta, Ingest, Outcome};
 use super::limits::Limits;
 use super::proto::{MetricMetadata, WriteRequest};
 use super::series::{check_series, check_series_str, SeriesError};
-use super::wire::{decode_v1, V1Scratch};
+use super::wire::{decode_v1, V1Scratch, V1View};
 use super::Receiver;
 
 /// The protobuf message name, for errors.
@@ -43,7 +45,7 @@ pub fn ingest(rx: &Receiver, db: &Db, req: &WriteRequest) -> Result<Outcome> {
     let mut pairs = Vec::new();
     for ts in &req.timeseries {
         let labels = ts.labels.iter().map(|l| (&l.name[..], &l.value[..]));
-        run.series(
+        let _handle = run.series(
             |out, limits| check_series(labels, limits, out),
             ts.samples.iter().map(|s| (s.timestamp, s.value)),
             ts.samples.len() as u64,
@@ -69,10 +71,35 @@ pub fn decode_and_ingest(
         reason: e.to_string(),
     })?;
     remember_families(rx, req.metadata());
+    let mut cache = rx.series_cache.begin(db.head());
     let mut run = Run::new(rx, db);
+    series_loop(&mut run, &req, &mut cache)?;
+    // New series become visible to other requests before this one commits: harmless, a
+    // handle only names a series (which exists in the head already); samples are checked
+    // by the appender whoever appends.
+    cache.finish();
+    run.commit()
+}
+
+/// The request loop of [`decode_and_ingest`]: a series whose wire identity is in `cache`
+/// goes straight to its head series; any other is validated, looked up, and remembered.
+fn series_loop(run: &mut Run<'_>, req: &V1View<'_>, cache: &mut RequestCache<'_>) -> Result<()> {
     let mut pairs = Vec::new();
     for ts in req.series() {
-        run.series(
+        ts.identity_into(cache.key_buf());
+        if let Some((handle, name)) = cache.get() {
+            let section = ts.label_section();
+            let name = name.and_then(|(a, b)| std::str::from_utf8(section.get(a..b)?).ok());
+            run.cached_series(
+                handle,
+                name,
+                ts.samples.iter().copied(),
+                ts.histograms,
+                ts.exemplars,
+            )?;
+            continue;
+        }
+        let handle = run.series(
             |out, limits| {
                 if ts.labels_utf8_into(out) {
                     check_series_str(out, limits)
@@ -86,8 +113,27 @@ pub fn decode_and_ingest(
             ts.exemplars,
             &mut pairs,
         )?;
+        if let Some(h) = handle {
+            let section = ts.label_section();
+            match pairs.iter().find(|(n, _)| *n == METRIC_NAME) {
+                None => cache.insert(h, None),
+                // The name is a slice of the section (both decoders borrow the body).
+                Some((_, v)) => {
+                    if let Some(at) = offset_within(section, v.as_bytes()) {
+                        cache.insert(h, Some(at));
+                    }
+                }
+            }
+        }
     }
-    run.commit()
+    Ok(())
+}
+
+/// The byte range `part` (a subslice of `whole`) occupies in `whole`, if it is one.
+fn offset_within(whole: &[u8], part: &[u8]) -> Option<(usize, usize)> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some((start, end))
 }
 
 /// One request's ingestion loop, shared by both decoders.
@@ -116,21 +162,41 @@ impl<'r> Run<'r> {
         histograms: u64,
         exemplars: u64,
         pairs: &mut Vec<(&'b str, &'b str)>,
-    ) -> Result<()> {
+    ) -> Result<Option<SeriesHandle>> {
         if let Err(e) = labels(pairs, &self.rx.limits) {
             self.ing
                 .reject_series(e, num_samples, histograms, exemplars);
-            return Ok(());
+            return Ok(None);
         }
-        let r = self.ing.append_series_pairs(pairs, samples)?;
+        let (r, handle) = self.ing.append_series_pairs_handle(pairs, samples)?;
         self.ing.unsupported(histograms, exemplars);
+        let name = pairs.iter().find(|(n, _)| *n == METRIC_NAME).map(|p| p.1);
+        self.family_metadata(r, name);
+        Ok(handle)
+    }
+
+    /// Appends one series recognised from an earlier request (validated then).
+    fn cached_series(
+        &mut self,
+        h: &SeriesHandle,
+        name: Option<&str>,
+        samples: impl Iterator<Item = (i64, f64)>,
+        histograms: u64,
+        exemplars: u64,
+    ) -> Result<()> {
+        let r = self.ing.append_series_handle(h, samples)?;
+        self.ing.unsupported(histograms, exemplars);
+        self.family_metadata(r, name);
+        Ok(())
+    }
+
+    /// Logs the remembered family metadata of metric `name` for series `r`, if any.
+    fn family_metadata(&mut self, r: Option<u64>, name: Option<&str>) {
         if let (Some(r), false) = (r, self.families.is_empty()) {
-            let name = pairs.iter().find(|(n, _)| *n == METRIC_NAME).map(|p| p.1);
             if let Some(meta) = name.and_then(|n| family_for(&self.families, n)) {
                 self.ing.metadata(r, meta);
             }
         }
-        Ok(())
     }
 
     fn commit(self) -> Result<Outcome> {
@@ -168,5 +234,135 @@ fn remember_families(rx: &Receiver, metadata: &[MetricMetadata]) {
         if fam.get(name) != Some(&meta) {
             fam.insert(name.to_string(), meta);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::remote::proto::{Label, Sample, TimeSeries};
+    use crate::remote::Limits;
+    use vigil_storage::{DbOptions, MatchType, Matcher, Queryable};
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn label(n: &str, v: &str) -> Label {
+        Label {
+            name: Bytes::from(n.to_string()),
+            value: Bytes::from(v.to_string()),
+        }
+    }
+
+    /// Three valid series (one with unsorted labels) and one invalid, one sample each at `t`.
+    fn body(t: i64, metadata: bool) -> Vec<u8> {
+        let series = |labels: Vec<Label>, v: f64| TimeSeries {
+            labels,
+            samples: vec![Sample {
+                value: v,
+                timestamp: t,
+            }],
+            ..TimeSeries::default()
+        };
+        WriteRequest {
+            timeseries: vec![
+                series(vec![label("__name__", "up"), label("job", "a")], 1.0),
+                series(vec![label("job", "b"), label("__name__", "up")], 2.0),
+                series(vec![label("__name__", "other"), label("x", "")], 3.0),
+                series(vec![label("__name__", "bad"), label("", "y")], 4.0),
+            ],
+            metadata: if metadata {
+                vec![MetricMetadata {
+                    r#type: 1,
+                    metric_family_name: Bytes::from_static(b"up"),
+                    help: Bytes::from_static(b"help"),
+                    unit: Bytes::new(),
+                }]
+            } else {
+                Vec::new()
+            },
+        }
+        .encode_to_vec()
+    }
+
+    fn stored(db: &Db) -> Vec<(String, Vec<(i64, f64)>)> {
+        let q = db.querier(i64::MIN, i64::MAX).unwrap();
+        let mut out: Vec<_> = q
+            .select(&[Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()])
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let smp = s.samples().unwrap();
+                (
+                    s.labels.to_string(),
+                    smp.iter().map(|x| (x.t, x.v)).collect(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[test]
+    fn repeated_series_are_recognised_with_unchanged_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let rx = Receiver::new(Limits::default());
+        let mut scratch = V1Scratch::default();
+        let mut outs = Vec::new();
+        for step in 0..3 {
+            let b = body(T0 + step * 15_000, false);
+            outs.push(decode_and_ingest(&rx, &db, &b, &mut scratch).unwrap());
+            assert_eq!(rx.series_cache.len(), 3, "the valid series are remembered");
+        }
+        for o in &outs {
+            assert_eq!(o.samples_written, 3);
+            assert_eq!(o.rejected.invalid_series, 1);
+            assert_eq!(o.rejected.invalid_series_samples, 1);
+        }
+        // Resending the last request through the cache: identical samples are no-ops,
+        // a changed value is a duplicate, as without the cache.
+        let b = body(T0 + 30_000, false);
+        let o = decode_and_ingest(&rx, &db, &b, &mut scratch).unwrap();
+        assert_eq!(o.samples_written, 3);
+        let old = body(T0, false);
+        let o = decode_and_ingest(&rx, &db, &old, &mut scratch).unwrap();
+        assert_eq!(
+            o.rejected.out_of_order, 0,
+            "identical resends count as written"
+        );
+        assert_eq!(o.samples_written, 3);
+        let got = stored(&db);
+        assert_eq!(got.len(), 3);
+        let times: Vec<i64> = (0..3).map(|s| T0 + s * 15_000).collect();
+        assert_eq!(got[0].0, "{__name__=\"other\"}");
+        assert_eq!(got[0].1.iter().map(|x| x.0).collect::<Vec<_>>(), times);
+        assert_eq!(got[1].0, "{__name__=\"up\", job=\"a\"}");
+        assert_eq!(got[2].0, "{__name__=\"up\", job=\"b\"}");
+        assert!(got[2].1.iter().all(|x| x.1 == 2.0));
+        assert_eq!(db.head().num_series(), 3);
+    }
+
+    #[test]
+    fn recognised_series_still_get_family_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let rx = Receiver::new(Limits::default());
+        let mut scratch = V1Scratch::default();
+        // First without metadata (the series get cached), then with it.
+        let b = body(T0, false);
+        decode_and_ingest(&rx, &db, &b, &mut scratch).unwrap();
+        assert!(db.head().metadata_by_metric().is_empty());
+        let b = body(T0 + 15_000, true);
+        decode_and_ingest(&rx, &db, &b, &mut scratch).unwrap();
+        let md = db.head().metadata_by_metric();
+        assert_eq!(md["up"][0].help, "help");
+        assert!(!md.contains_key("other"));
+        assert_eq!(
+            rx.metrics
+                .metadata_applied
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
     }
 }

@@ -169,6 +169,28 @@ impl<'a> SeriesView<'a> {
         })
     }
 
+    /// Writes (into `out`, cleared first) bytes that determine this series' labels exactly:
+    /// the body bytes of its label section followed by each name's and value's offsets
+    /// within that section. Equal identities mean equal labels (the offsets fix where every
+    /// name and value lies, whatever else the section holds), so a series validated once
+    /// can be recognised by its identity without decoding or validating it again.
+    pub fn identity_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        let base = self.label_span.start;
+        out.extend_from_slice(&self.body[self.label_span.clone()]);
+        for o in self.labels {
+            for x in o {
+                // Offsets lie within the span: `label_span` covers every label message.
+                out.extend_from_slice(&((*x as usize).wrapping_sub(base) as u32).to_le_bytes());
+            }
+        }
+    }
+
+    /// The body bytes of the label section (see [`SeriesView::identity_into`]).
+    pub fn label_section(&self) -> &'a [u8] {
+        &self.body[self.label_span.clone()]
+    }
+
     /// The labels as strings, with one UTF-8 check over the series' whole label section
     /// instead of one per name and value: fills `out` (cleared first) and returns true when
     /// that section is valid UTF-8 and every name and value lies on character boundaries
@@ -509,6 +531,37 @@ mod tests {
     use crate::remote::proto::{Label, Sample, TimeSeries, WriteRequest};
     use bytes::Bytes;
     use proptest::prelude::*;
+
+    /// Identities of the series of a raw body.
+    fn identities(body: &[u8]) -> Vec<Vec<u8>> {
+        let mut scratch = V1Scratch::default();
+        let view = decode_v1(body, &mut scratch).unwrap();
+        view.series()
+            .map(|ts| {
+                let mut id = Vec::new();
+                ts.identity_into(&mut id);
+                id
+            })
+            .collect()
+    }
+
+    #[test]
+    fn identity_tells_apart_label_sections_with_equal_bytes() {
+        // Series A: one label whose name is the bytes `0a 01 61`. Series B: an empty label,
+        // then the label name "a". Both label sections are the bytes `0a 03 0a 01 61`.
+        let a = [0x0a, 0x07, 0x0a, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0x61];
+        let b = [0x0a, 0x07, 0x0a, 0x00, 0x0a, 0x03, 0x0a, 0x01, 0x61];
+        let (ia, ib) = (identities(&a), identities(&b));
+        assert_eq!(ia.len(), 1);
+        assert_eq!(ib.len(), 1);
+        assert_ne!(ia[0], ib[0]);
+        // The same series encoded alike has the same identity, wherever it sits.
+        let mut twice = a.to_vec();
+        twice.extend_from_slice(&a);
+        let it = identities(&twice);
+        assert_eq!(it[0], it[1]);
+        assert_eq!(it[0], ia[0]);
+    }
 
     fn label(n: &str, v: &str) -> Label {
         Label {

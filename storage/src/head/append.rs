@@ -23,6 +23,29 @@ pub struct CommitStats {
     pub out_of_order: u64,
 }
 
+/// A caller-held reference to one head series, so that a caller that recognises a series
+/// it has seen before (e.g. by the bytes it arrived as) can append to it with no lookup.
+/// It stays valid after the series is garbage collected: [`Appender::append_handle`] then
+/// looks the series up again by its labels and repoints the handle. Holding it keeps the
+/// series' memory alive, so callers must drop handles when the head removes series (see
+/// [`HeadStats::series_removed`](super::HeadStats)).
+#[derive(Clone)]
+pub struct SeriesHandle {
+    series: Arc<MemSeries>,
+}
+
+impl SeriesHandle {
+    /// The series reference.
+    pub fn series_ref(&self) -> u64 {
+        self.series.series_ref
+    }
+
+    /// The series' labels.
+    pub fn labels(&self) -> &Labels {
+        &self.series.labels
+    }
+}
+
 /// Appends samples to the head; see the module documentation.
 pub struct Appender {
     head: Arc<Head>,
@@ -86,6 +109,44 @@ impl Appender {
         self.add(s, t, v)
     }
 
+    /// `append_borrowed` that also returns a handle to the series, for
+    /// [`Appender::append_handle`].
+    pub fn append_borrowed_handle(
+        &mut self,
+        pairs: &[(&str, &str)],
+        t: i64,
+        v: f64,
+    ) -> Result<(u64, SeriesHandle)> {
+        self.check_time(t)?;
+        let s = if pairs_are_canonical(pairs) {
+            self.head.get_or_create_pairs(pairs)?.0
+        } else {
+            let labels = Labels::from_pairs(pairs)?;
+            if labels.is_empty() {
+                return Err(Error::InvalidLabels("empty label set".into()));
+            }
+            self.head.get_or_create(&labels, None)?.0
+        };
+        let mut series = s.clone();
+        let r = self.add_to(&mut series, t, v)?;
+        Ok((r, SeriesHandle { series }))
+    }
+
+    /// Appends a sample to the series `h` refers to, with the same checks as `append`. When
+    /// the series was garbage collected meanwhile, it is recreated and `h` repointed.
+    pub fn append_handle(&mut self, h: &mut SeriesHandle, t: i64, v: f64) -> Result<u64> {
+        self.check_time(t)?;
+        self.add_to(&mut h.series, t, v)
+    }
+
+    /// [`Appender::append_handle`] for a handle the caller cannot lend mutably (e.g. one in
+    /// a shared cache): a recreated series is not remembered in `h`, so the next append
+    /// through it looks the series up by labels again.
+    pub fn append_handle_shared(&mut self, h: &SeriesHandle, t: i64, v: f64) -> Result<u64> {
+        self.check_time(t)?;
+        self.add(h.series.clone(), t, v)
+    }
+
     /// Appends a sample for a series reference obtained from `append`. Fails with
     /// `Error::Other` if the reference is unknown (e.g. the series was garbage collected):
     /// callers then fall back to `append` with labels.
@@ -127,13 +188,36 @@ impl Appender {
         Ok(())
     }
 
-    fn add(&mut self, mut s: Arc<MemSeries>, t: i64, v: f64) -> Result<u64> {
+    fn add(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> Result<u64> {
+        Ok(self.add_owned(s, t, v)?.0)
+    }
+
+    /// `add` for a series the caller keeps: repoints `s` when it had to be recreated.
+    fn add_to(&mut self, s: &mut Arc<MemSeries>, t: i64, v: f64) -> Result<u64> {
+        let (r, recreated) = self.add_owned(s.clone(), t, v)?;
+        if let Some(n) = recreated {
+            *s = n;
+        }
+        Ok(r)
+    }
+
+    /// Checks and buffers `(t, v)` for series `s`, which moves into the batch; returns the
+    /// reference and, when the series had been garbage collected and was recreated, the
+    /// new series.
+    fn add_owned(
+        &mut self,
+        mut s: Arc<MemSeries>,
+        t: i64,
+        v: f64,
+    ) -> Result<(u64, Option<Arc<MemSeries>>)> {
+        let mut recreated = None;
         let mut d = s.data.lock();
         if d.removed {
             // Garbage-collected since it was looked up: recreate it.
             drop(d);
             let labels = s.labels.clone();
             s = self.head.get_or_create(&labels, None)?.0;
+            recreated = Some(s.clone());
             d = s.data.lock();
         }
         let r = s.series_ref;
@@ -142,7 +226,7 @@ impl Appender {
         }
         match d.appendable(t, v) {
             Ok(Appendable::Yes) => d.pending_t = t,
-            Ok(Appendable::NoOp) => return Ok(r),
+            Ok(Appendable::NoOp) => return Ok((r, recreated)),
             Err(e) => {
                 let c = match e {
                     Error::OutOfOrderSample => &self.head.stats.out_of_order_samples,
@@ -161,7 +245,7 @@ impl Appender {
             v,
         });
         self.sample_series.push(s);
-        Ok(r)
+        Ok((r, recreated))
     }
 
     /// Number of buffered samples.
@@ -362,6 +446,62 @@ mod tests {
         assert_eq!(app.append(&b, T0 + 2, 3.0).unwrap(), r3);
         app.commit().unwrap();
         assert_eq!(db.head().num_series(), 2);
+    }
+
+    #[test]
+    fn handles_append_to_their_series_and_follow_garbage_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let pairs = [("__name__", "up"), ("job", "a")];
+        let mut app = db.appender();
+        let (r, mut h) = app.append_borrowed_handle(&pairs, T0, 1.0).unwrap();
+        assert_eq!(h.series_ref(), r);
+        assert_eq!(app.append_handle(&mut h, T0 + 1, 2.0).unwrap(), r);
+        assert!(matches!(
+            app.append_handle(&mut h, T0, 3.0),
+            Err(Error::OutOfOrderSample)
+        ));
+        app.commit().unwrap();
+        // Unsorted pairs take the owned path and find the same series.
+        let mut app = db.appender();
+        let (r2, _) = app
+            .append_borrowed_handle(&[("job", "a"), ("__name__", "up")], T0 + 2, 1.0)
+            .unwrap();
+        assert_eq!(r2, r);
+        app.commit().unwrap();
+        // Garbage collection removes the series: the handle's next append recreates it.
+        let head = db.head();
+        head.remove_series(&h.series);
+        h.series.data.lock().removed = true;
+        let mut app = db.appender();
+        let r3 = app.append_handle(&mut h, T0 + 3, 4.0).unwrap();
+        app.commit().unwrap();
+        assert_ne!(r3, r);
+        assert_eq!(h.series_ref(), r3);
+        assert_eq!(head.num_series(), 1);
+        let mut app = db.appender();
+        assert_eq!(app.append_borrowed(&pairs, T0 + 4, 5.0).unwrap(), r3);
+        app.commit().unwrap();
+        // A shared handle appends the same way; after GC it finds the recreated series
+        // (by labels) each time without being repointed.
+        let shared = h.clone();
+        let mut app = db.appender();
+        assert_eq!(app.append_handle_shared(&shared, T0 + 5, 6.0).unwrap(), r3);
+        app.commit().unwrap();
+        head.remove_series(&h.series);
+        h.series.data.lock().removed = true;
+        let mut app = db.appender();
+        let r4 = app.append_handle_shared(&shared, T0 + 6, 7.0).unwrap();
+        assert_ne!(r4, r3);
+        assert_eq!(shared.series_ref(), r3);
+        assert_eq!(app.append_handle_shared(&shared, T0 + 7, 8.0).unwrap(), r4);
+        app.commit().unwrap();
+        assert_eq!(head.num_series(), 1);
+        let q = db.querier(i64::MIN, i64::MAX).unwrap();
+        let got = q.select(&[crate::Matcher::equal("job", "a")]).unwrap();
+        assert_eq!(got.len(), 1);
+        let last: Vec<f64> = got[0].samples().unwrap().iter().map(|x| x.v).collect();
+        assert_eq!(last, vec![7.0, 8.0]);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::labels::{hash_label_pairs, Label, Labels};
 use crate::record::RefMetadata;
 
 pub use append::now_ms;
-pub use append::{Appender, CommitStats};
+pub use append::{Appender, CommitStats, SeriesHandle};
 pub use cardinality::CardinalityStats;
 pub use isolation::SEE_ALL;
 pub use read::HeadSeriesData;
