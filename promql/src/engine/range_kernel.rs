@@ -99,107 +99,83 @@ impl SeriesKernel<'_> {
             peak_window: 0,
             start_time_overlap: false,
         };
-        let mut work = 0usize;
-        let mut interrupted = None;
-        grid.for_each_window(
-            pts.len(),
-            |i| pts[i].0,
-            |step, lo, hi| {
-                if interrupted.is_some() {
-                    return;
-                }
-                // Windows can be huge (e.g. `[30d:1s]`): check the deadline and
-                // cancellation within a series too, so no query outlives its timeout.
-                work += hi - lo + 1;
-                if work >= INTERRUPT_CHECK_POINTS {
-                    work = 0;
-                    if let Err(e) = self.check_interrupt() {
-                        interrupted = Some(e);
-                        return;
+        self.walk_windows(grid, pts, |step, lo, hi| {
+            let w = &pts[lo..hi];
+            let wsts = sts.get(lo..hi).unwrap_or(&[]);
+            outcome.peak_window = outcome.peak_window.max(w.len());
+            present[step] = true;
+            let r = grid.refs[step];
+            let p = |k: usize| {
+                rc.params
+                    .get(k)
+                    .and_then(|v| v.get(step))
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            };
+            let win = kn::Window::new(w, r - range_ms, r);
+            let v = if rc.extended {
+                let smoothed = rc.smoothed;
+                match id {
+                    F::Rate => kr::extended_rate(&win, smoothed, true, true),
+                    F::Increase => kr::extended_rate(&win, smoothed, true, false),
+                    F::Delta => kr::extended_rate(&win, smoothed, false, false),
+                    F::Changes | F::Resets => {
+                        kr::anchored_first_index(w, r - range_ms).and_then(|i| {
+                            let sub = kn::Window::new(&w[i..], r - range_ms, r)
+                                .with_start_timestamps(wsts.get(i..).unwrap_or(&[]));
+                            if id == F::Changes {
+                                kr::changes(&sub)
+                            } else {
+                                kr::resets(&sub)
+                            }
+                        })
                     }
+                    _ => None,
                 }
-                if lo >= hi {
-                    return;
-                }
-                let w = &pts[lo..hi];
-                let wsts = sts.get(lo..hi).unwrap_or(&[]);
-                outcome.peak_window = outcome.peak_window.max(w.len());
-                present[step] = true;
-                let r = grid.refs[step];
-                let p = |k: usize| {
-                    rc.params
-                        .get(k)
-                        .and_then(|v| v.get(step))
-                        .copied()
-                        .unwrap_or(f64::NAN)
-                };
-                let win = kn::Window::new(w, r - range_ms, r);
-                let v = if rc.extended {
-                    let smoothed = rc.smoothed;
-                    match id {
-                        F::Rate => kr::extended_rate(&win, smoothed, true, true),
-                        F::Increase => kr::extended_rate(&win, smoothed, true, false),
-                        F::Delta => kr::extended_rate(&win, smoothed, false, false),
-                        F::Changes | F::Resets => kr::anchored_first_index(w, r - range_ms)
-                            .and_then(|i| {
-                                let sub = kn::Window::new(&w[i..], r - range_ms, r)
-                                    .with_start_timestamps(wsts.get(i..).unwrap_or(&[]));
-                                if id == F::Changes {
-                                    kr::changes(&sub)
-                                } else {
-                                    kr::resets(&sub)
-                                }
-                            }),
-                        _ => None,
+            } else {
+                let win = win.with_start_timestamps(wsts);
+                match id {
+                    F::Rate | F::Increase => {
+                        let out = kr::extrapolated_rate_st(&win, true, id == F::Rate);
+                        outcome.start_time_overlap |= out.start_time_overlap;
+                        out.value
                     }
-                } else {
-                    let win = win.with_start_timestamps(wsts);
-                    match id {
-                        F::Rate | F::Increase => {
-                            let out = kr::extrapolated_rate_st(&win, true, id == F::Rate);
-                            outcome.start_time_overlap |= out.start_time_overlap;
-                            out.value
-                        }
-                        F::Delta => kr::extrapolated_rate(&win, false, false),
-                        F::Irate => kr::irate(&win),
-                        F::Idelta => kr::idelta(&win),
-                        F::Deriv => kr::deriv(&win),
-                        F::PredictLinear => kr::predict_linear(&win, p(0), self.step_ts(step)),
-                        F::AvgOverTime => ko::avg_over_time(&win),
-                        F::SumOverTime => ko::sum_over_time(&win),
-                        F::CountOverTime => ko::count_over_time(&win),
-                        F::MinOverTime => ko::min_over_time(&win),
-                        F::MaxOverTime => ko::max_over_time(&win),
-                        F::StddevOverTime => ko::stddev_over_time(&win),
-                        F::StdvarOverTime => ko::stdvar_over_time(&win),
-                        F::LastOverTime => ko::last_over_time(&win),
-                        F::FirstOverTime => ko::first_over_time(&win),
-                        F::PresentOverTime => ko::present_over_time(&win),
-                        F::QuantileOverTime => ko::quantile_over_time(&win, p(0)),
-                        F::MadOverTime => ko::mad_over_time(&win),
-                        F::Changes => kr::changes(&win),
-                        F::Resets => kr::resets(&win),
-                        F::TsOfFirstOverTime => ko::ts_of_first_over_time(&win),
-                        F::TsOfLastOverTime => ko::ts_of_last_over_time(&win),
-                        F::TsOfMaxOverTime => ko::ts_of_max_over_time(&win),
-                        F::TsOfMinOverTime => ko::ts_of_min_over_time(&win),
-                        F::DoubleExponentialSmoothing => {
-                            ko::double_exponential_smoothing(&win, p(0), p(1))
-                                .ok()
-                                .flatten()
-                        }
-                        _ => None,
+                    F::Delta => kr::extrapolated_rate(&win, false, false),
+                    F::Irate => kr::irate(&win),
+                    F::Idelta => kr::idelta(&win),
+                    F::Deriv => kr::deriv(&win),
+                    F::PredictLinear => kr::predict_linear(&win, p(0), self.step_ts(step)),
+                    F::AvgOverTime => ko::avg_over_time(&win),
+                    F::SumOverTime => ko::sum_over_time(&win),
+                    F::CountOverTime => ko::count_over_time(&win),
+                    F::MinOverTime => ko::min_over_time(&win),
+                    F::MaxOverTime => ko::max_over_time(&win),
+                    F::StddevOverTime => ko::stddev_over_time(&win),
+                    F::StdvarOverTime => ko::stdvar_over_time(&win),
+                    F::LastOverTime => ko::last_over_time(&win),
+                    F::FirstOverTime => ko::first_over_time(&win),
+                    F::PresentOverTime => ko::present_over_time(&win),
+                    F::QuantileOverTime => ko::quantile_over_time(&win, p(0)),
+                    F::MadOverTime => ko::mad_over_time(&win),
+                    F::Changes => kr::changes(&win),
+                    F::Resets => kr::resets(&win),
+                    F::TsOfFirstOverTime => ko::ts_of_first_over_time(&win),
+                    F::TsOfLastOverTime => ko::ts_of_last_over_time(&win),
+                    F::TsOfMaxOverTime => ko::ts_of_max_over_time(&win),
+                    F::TsOfMinOverTime => ko::ts_of_min_over_time(&win),
+                    F::DoubleExponentialSmoothing => {
+                        ko::double_exponential_smoothing(&win, p(0), p(1))
+                            .ok()
+                            .flatten()
                     }
-                };
-                if let Some(v) = v {
-                    values.push((step, v));
+                    _ => None,
                 }
-            },
-        );
-        match interrupted {
-            Some(e) => Err(e),
-            None => Ok(outcome),
-        }
+            };
+            if let Some(v) = v {
+                values.push((step, v));
+            }
+        })?;
+        Ok(outcome)
     }
 
     /// [`SeriesKernel::values`] of plain `rate` (`is_rate`) or `increase`
@@ -217,6 +193,30 @@ impl SeriesKernel<'_> {
         let resets = &scratch.resets;
         let mut rate = kr::IndexedRate::new(pts, resets, true, is_rate);
         let mut peak_window = 0usize;
+        self.walk_windows(grid, pts, |step, lo, hi| {
+            peak_window = peak_window.max(hi - lo);
+            present[step] = true;
+            let r = grid.refs[step];
+            if let Some(v) = rate.window(lo, hi, r - grid.range, r) {
+                values.push((step, v));
+            }
+        })?;
+        Ok(SeriesOutcome {
+            peak_window,
+            start_time_overlap: false,
+        })
+    }
+
+    /// Calls `f(step, lo, hi)` for every non-empty window (`lo < hi`) of `pts` on `grid`.
+    /// Windows can be huge (e.g. `[30d:1s]`), so the deadline and cancellation are checked
+    /// every `INTERRUPT_CHECK_POINTS` window samples within a series too, and the walk stops
+    /// at the first interruption, so no query outlives its timeout.
+    fn walk_windows(
+        &self,
+        grid: &WindowGrid<'_>,
+        pts: &[kn::Point],
+        mut f: impl FnMut(usize, usize, usize),
+    ) -> Result<()> {
         let mut work = 0usize;
         let mut interrupted = None;
         grid.for_each_window(
@@ -234,23 +234,11 @@ impl SeriesKernel<'_> {
                         return;
                     }
                 }
-                if lo >= hi {
-                    return;
-                }
-                peak_window = peak_window.max(hi - lo);
-                present[step] = true;
-                let r = grid.refs[step];
-                if let Some(v) = rate.window(lo, hi, r - grid.range, r) {
-                    values.push((step, v));
+                if lo < hi {
+                    f(step, lo, hi);
                 }
             },
         );
-        match interrupted {
-            Some(e) => Err(e),
-            None => Ok(SeriesOutcome {
-                peak_window,
-                start_time_overlap: false,
-            }),
-        }
+        interrupted.map_or(Ok(()), Err)
     }
 }
