@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Stdio};
 
 use serde_json::Value;
 
@@ -22,16 +21,9 @@ const DATA_STEP: i64 = 15;
 
 /// A running `vigil` with a backfilled data directory; killed on drop.
 struct Server {
-    child: Child,
+    vigil: common::RunningVigil,
     addr: String,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The historic data set (one backfilled block, so background compaction has nothing to
@@ -118,39 +110,16 @@ fn start(extra: &[&str]) -> Server {
 fn start_with(extra: &[&str], recent: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
     backfill(dir.path(), recent);
-    let mut child = common::vigil()
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg("--web.listen-address=127.0.0.1:0")
-        .arg("--storage.tsdb.retention.time=0")
-        .args(extra)
-        .env("VIGIL_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("listening") {
-            addr = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("address="))
-                .map(str::to_string);
-        }
-        if line.contains("ready to receive web requests") {
-            break;
-        }
-    }
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let mut args: Vec<String> = vec![
+        format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+        "--web.listen-address=127.0.0.1:0".to_string(),
+        "--storage.tsdb.retention.time=0".to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let vigil = common::start_vigil(&args);
     Server {
-        child,
-        addr: addr.expect("no listen address in the log"),
+        addr: vigil.addr.clone(),
+        vigil,
         dir,
     }
 }
@@ -861,7 +830,7 @@ fn admin_and_lifecycle_when_enabled() {
     assert_eq!(s.get("/-/quit", "").status, 405);
     assert_eq!(s.post("/-/quit", "").status, 200);
     let mut s = s;
-    let status = s.child.wait().unwrap();
+    let status = s.vigil.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
 

@@ -11,10 +11,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -40,16 +39,10 @@ fn data(name: &str) -> PathBuf {
 
 /// A running `vigil` over a temporary config directory; killed on drop.
 struct Server {
-    child: Child,
+    /// Keeps the server running.
+    _vigil: common::RunningVigil,
     addr: String,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Reply {
@@ -80,42 +73,16 @@ impl Server {
         std::fs::create_dir(dir.path().join("slos")).unwrap();
         std::fs::copy(data("slo/checkout.slo.yaml"), dir.path().join(SLO_PATH)).unwrap();
         backfill_traffic(dir.path());
-        let mut child = common::vigil()
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("vigil.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg("--web.listen-address=127.0.0.1:0")
-            .arg("--web.enable-lifecycle")
-            .env("VIGIL_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let mut addr = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if line.contains("listening") {
-                addr = line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("address="))
-                    .map(str::to_string);
-            }
-            if line.contains("ready to receive web requests") {
-                break;
-            }
-        }
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let args: Vec<String> = vec![
+            format!("--config.file={}", dir.path().join("vigil.yml").display()),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            "--web.listen-address=127.0.0.1:0".to_string(),
+            "--web.enable-lifecycle".to_string(),
+        ];
+        let vigil = common::start_vigil(&args);
         Server {
-            child,
-            addr: addr.expect("no listen address in the log"),
+            addr: vigil.addr.clone(),
+            _vigil: vigil,
             dir,
         }
     }

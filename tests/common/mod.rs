@@ -2,8 +2,9 @@
 //! (skipped when absent, failing when `VIGIL_REQUIRE_INTEROP=1`), and running commands.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 /// The path of `name` on PATH, or None (after printing why) when the interop test should be
 /// skipped. Panics when `VIGIL_REQUIRE_INTEROP=1` and the binary is missing.
@@ -42,4 +43,51 @@ pub fn vigil() -> Command {
 /// `promtool tsdb dump` in 2.42 needs a `wal/` directory even for backfilled blocks.
 pub fn ensure_wal_dir(dir: &Path) {
     std::fs::create_dir_all(dir.join("wal")).unwrap();
+}
+
+/// A `vigil` server started by a test; killed when dropped.
+pub struct RunningVigil {
+    pub child: Child,
+    /// `host:port` it listens on.
+    pub addr: String,
+}
+
+impl Drop for RunningVigil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `vigil` with `args` (add `--web.listen-address=127.0.0.1:0`) and returns once it
+/// logs that it is ready, with the address parsed from its log; the log keeps being drained
+/// so the server never blocks on a full pipe.
+pub fn start_vigil(args: &[String]) -> RunningVigil {
+    let mut child = vigil()
+        .args(args)
+        .env("VIGIL_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("listening") {
+            addr = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("address="))
+                .map(str::to_string);
+        }
+        if line.contains("ready to receive web requests") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    RunningVigil {
+        child,
+        addr: addr.expect("no listen address in the log"),
+    }
 }
