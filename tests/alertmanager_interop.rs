@@ -5,18 +5,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod fake_am;
+
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response};
+use hyper::Request;
 use hyper_util::rt::TokioIo;
 use serde_json::Value as Json;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 use vigil::config::scrape::BasicAuth;
 use vigil::notify::{AlertmanagerSet, AlertmanagerTarget, Notifier, NotifierOptions};
@@ -26,63 +25,6 @@ use vigil::rules::group::{Group, SendOpts};
 use vigil::rules::parse_rules;
 use vigil_promql::engine::{Engine, MemStorage};
 use vigil_storage::Labels;
-
-/// What the fake Alertmanager saw.
-#[derive(Debug)]
-struct Seen {
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: Json,
-}
-
-/// A fake Alertmanager answering `status` (never answering when `hang`); returns its
-/// `host:port` and a channel of requests.
-async fn fake_am(status: u16, hang: bool) -> (String, mpsc::UnboundedReceiver<Seen>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let tx = tx.clone();
-                    async move {
-                        let path = req.uri().path().to_string();
-                        let headers = req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                            .collect();
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let body = serde_json::from_slice(&body).unwrap_or(Json::Null);
-                        let _ = tx.send(Seen {
-                            path,
-                            headers,
-                            body,
-                        });
-                        if hang {
-                            std::future::pending::<()>().await;
-                        }
-                        Ok::<_, Infallible>(
-                            Response::builder()
-                                .status(status)
-                                .body(Full::new(Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, rx)
-}
 
 fn alert(name: &str) -> OutgoingAlert {
     OutgoingAlert {
@@ -96,8 +38,8 @@ fn alert(name: &str) -> OutgoingAlert {
 
 #[tokio::test]
 async fn posts_api_v2_json_to_every_alertmanager_with_prefix_and_auth() {
-    let (a1, mut rx1) = fake_am(200, false).await;
-    let (a2, mut rx2) = fake_am(200, false).await;
+    let (a1, mut rx1) = fake_am::start(200, false, None).await;
+    let (a2, mut rx2) = fake_am::start(200, false, None).await;
     let mut s1 = AlertmanagerSet::new(vec![AlertmanagerTarget::new(&a1).with_prefix("/am/")]);
     s1.auth.basic_auth = Some(BasicAuth {
         username: "user".into(),
@@ -149,8 +91,8 @@ async fn posts_api_v2_json_to_every_alertmanager_with_prefix_and_auth() {
 
 #[tokio::test]
 async fn errors_and_timeouts_are_counted_and_dropped() {
-    let (bad, mut rx_bad) = fake_am(500, false).await;
-    let (slow, mut rx_slow) = fake_am(200, true).await;
+    let (bad, mut rx_bad) = fake_am::start(500, false, None).await;
+    let (slow, mut rx_slow) = fake_am::start(200, true, None).await;
     let mut set = AlertmanagerSet::new(vec![
         AlertmanagerTarget::new(&bad),
         AlertmanagerTarget::new(&slow),
@@ -388,7 +330,7 @@ async fn firing_rule_reaches_real_alertmanager_and_resolves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manager_sends_firing_alerts_through_the_notifier() {
     use vigil::rules::manager::{ManagerOptions, RuleManager};
-    let (addr, mut rx) = fake_am(200, false).await;
+    let (addr, mut rx) = fake_am::start(200, false, None).await;
     let notifier = Notifier::new(
         NotifierOptions::default(),
         vec![AlertmanagerTarget::new(&addr)],

@@ -7,19 +7,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
+mod fake_am;
+
+use fake_am::Seen;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use serde_json::Value as Json;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
@@ -35,75 +30,6 @@ use vigil::rules::alert::OutgoingAlert;
 use vigil_storage::{Db, DbOptions, Labels};
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// What a fake Alertmanager saw.
-#[derive(Debug)]
-struct Seen {
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: Json,
-}
-
-async fn serve<S>(stream: S, status: u16, tx: mpsc::UnboundedSender<Seen>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-        let tx = tx.clone();
-        async move {
-            let path = req.uri().path().to_string();
-            let headers = req
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                .collect();
-            let body = req.into_body().collect().await.unwrap().to_bytes();
-            let body = serde_json::from_slice(&body).unwrap_or(Json::Null);
-            let _ = tx.send(Seen {
-                path,
-                headers,
-                body,
-            });
-            Ok::<_, Infallible>(
-                Response::builder()
-                    .status(status)
-                    .body(Full::new(Bytes::new()))
-                    .unwrap(),
-            )
-        }
-    });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), svc)
-        .await;
-}
-
-/// A fake Alertmanager answering `status`, over TLS when `tls` is given; returns its
-/// `host:port` and a channel of requests.
-async fn fake_am(status: u16, tls: Option<TlsAcceptor>) -> (String, mpsc::UnboundedReceiver<Seen>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (tx, tls) = (tx.clone(), tls.clone());
-            tokio::spawn(async move {
-                match tls {
-                    Some(acceptor) => {
-                        // A failed handshake is the client's error to report.
-                        if let Ok(s) = acceptor.accept(stream).await {
-                            serve(s, status, tx).await;
-                        }
-                    }
-                    None => serve(stream, status, tx).await,
-                }
-            });
-        }
-    });
-    (addr, rx)
-}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -159,8 +85,8 @@ fn config(yaml: &str) -> Config {
 
 #[tokio::test]
 async fn global_then_per_set_alert_relabeling_after_external_labels() {
-    let (a, mut rx_a) = fake_am(200, None).await;
-    let (b, mut rx_b) = fake_am(200, None).await;
+    let (a, mut rx_a) = fake_am::start(200, false, None).await;
+    let (b, mut rx_b) = fake_am::start(200, false, None).await;
     // Global rules see the external label `dc` (added first): drop `Noise` from eu1 and copy
     // `dc` into `region`. Set A also drops `severity=low`; set B has no rules of its own.
     let cfg = config(&format!(
@@ -208,8 +134,8 @@ async fn global_then_per_set_alert_relabeling_after_external_labels() {
 
 #[tokio::test]
 async fn target_relabeling_and_api_v1_from_the_config() {
-    let (a, mut rx_a) = fake_am(200, None).await;
-    let (b, _rx_b) = fake_am(200, None).await;
+    let (a, mut rx_a) = fake_am::start(200, false, None).await;
+    let (b, _rx_b) = fake_am::start(200, false, None).await;
     let (a_port, b_port) = (
         a.rsplit_once(':').unwrap().1.to_string(),
         b.rsplit_once(':').unwrap().1.to_string(),
@@ -255,8 +181,8 @@ async fn target_relabeling_and_api_v1_from_the_config() {
 
 #[tokio::test]
 async fn a_batch_is_delivered_when_one_alertmanager_of_the_set_accepts_it() {
-    let (bad, mut rx_bad) = fake_am(503, None).await;
-    let (good, mut rx_good) = fake_am(200, None).await;
+    let (bad, mut rx_bad) = fake_am::start(503, false, None).await;
+    let (good, mut rx_good) = fake_am::start(200, false, None).await;
     let set = AlertmanagerSet::new(vec![
         AlertmanagerTarget::new(&bad),
         AlertmanagerTarget::new(&good),
@@ -283,7 +209,7 @@ async fn a_batch_is_delivered_when_one_alertmanager_of_the_set_accepts_it() {
 
 #[tokio::test]
 async fn https_with_ca_file_and_bearer_authorization() {
-    let (addr, mut rx) = fake_am(200, Some(tls_acceptor())).await;
+    let (addr, mut rx) = fake_am::start(200, false, Some(tls_acceptor())).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
     let port = addr.rsplit_once(':').unwrap().1;
@@ -318,7 +244,7 @@ async fn https_with_ca_file_and_bearer_authorization() {
 
 #[tokio::test]
 async fn https_with_the_wrong_ca_fails_and_drops() {
-    let (addr, _rx) = fake_am(200, Some(tls_acceptor())).await;
+    let (addr, _rx) = fake_am::start(200, false, Some(tls_acceptor())).await;
     let port = addr.rsplit_once(':').unwrap().1;
     let cfg = config(&format!(
         concat!(
@@ -340,9 +266,9 @@ async fn https_with_the_wrong_ca_fails_and_drops() {
 
 #[tokio::test]
 async fn set_alertmanagers_keeps_queued_alerts_of_sets_that_stay() {
-    let (old, _rx_old) = fake_am(200, None).await;
-    let (new, mut rx_new) = fake_am(200, None).await;
-    let (extra, mut rx_extra) = fake_am(200, None).await;
+    let (old, _rx_old) = fake_am::start(200, false, None).await;
+    let (new, mut rx_new) = fake_am::start(200, false, None).await;
+    let (extra, mut rx_extra) = fake_am::start(200, false, None).await;
     let n = Notifier::with_sets(
         NotifierOptions::default(),
         vec![
@@ -372,7 +298,7 @@ async fn set_alertmanagers_keeps_queued_alerts_of_sets_that_stay() {
     assert_eq!(alertnames(&recv(&mut rx_new).await), ["Queued"]);
     assert_eq!(alertnames(&recv(&mut rx_extra).await), ["Queued"]);
     // A set added by a reload after start gets its own sender.
-    let (added, mut rx_added) = fake_am(200, None).await;
+    let (added, mut rx_added) = fake_am::start(200, false, None).await;
     n.set_alertmanagers(vec![
         AlertmanagerSet::new(vec![AlertmanagerTarget::new(&new)]),
         AlertmanagerSet::new(vec![AlertmanagerTarget::new(&added)]),
@@ -394,8 +320,8 @@ async fn set_alertmanagers_keeps_queued_alerts_of_sets_that_stay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerting_apply_updates_the_notifier_in_place() {
-    let (a, _rx_a) = fake_am(200, None).await;
-    let (b, _rx_b) = fake_am(200, None).await;
+    let (a, _rx_a) = fake_am::start(200, false, None).await;
+    let (b, _rx_b) = fake_am::start(200, false, None).await;
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), DbOptions::default()).unwrap();
     let cfg1 = config(&format!(
