@@ -147,26 +147,29 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
             .rule_files
             .iter()
             .flat_map(|p| vigil::scrape::discovery::expand_pattern(p));
-        for rf in rule_files {
-            println!("Checking {}", rf.display());
-            match vigil::rules::load_file(&rf, &Default::default()) {
-                Ok(groups) => println!("  SUCCESS: {} rules found", groups.rule_count()),
-                Err(errs) => {
-                    ok = false;
-                    eprintln!("  FAILED:");
-                    for e in errs {
-                        eprintln!("     {}: {e}", rf.display());
-                    }
-                }
+        let rule_files: Vec<PathBuf> = rule_files.collect();
+        let paths: Vec<&std::path::Path> = rule_files.iter().map(PathBuf::as_path).collect();
+        match vigil::rules::check::check_rules_indented(
+            &paths,
+            &Default::default(),
+            false,
+            "     ",
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        ) {
+            Ok(outcome) => ok &= !outcome.failed,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ok = false;
             }
-            println!();
         }
         for sf in vigil::alerting::slo_files(&cfg) {
             println!("Checking {}", sf.display());
             match vigil::slo::native::load_file(&sf) {
                 Ok((slos, text)) => {
-                    let rules = text.matches("\n      - record: ").count()
-                        + text.matches("\n      - alert: ").count();
+                    let rules = vigil::rules::parse_rules(&text, &Default::default())
+                        .map(|g| g.rule_count())
+                        .unwrap_or(0);
                     println!(
                         "  SUCCESS: {} SLOs found, {rules} rules generated",
                         slos.len()

@@ -29,6 +29,19 @@ pub fn check_rules(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<CheckOutcome> {
+    check_rules_indented(files, opts, lint_duplicates, "", out, err)
+}
+
+/// [`check_rules`] with every error line prefixed by `error_indent` (`promtool check
+/// config` indents the errors of the rule files it checks by five spaces).
+pub fn check_rules_indented(
+    files: &[&Path],
+    opts: &LoadOptions,
+    lint_duplicates: bool,
+    error_indent: &str,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<CheckOutcome> {
     let mut outcome = CheckOutcome::default();
     for f in files {
         writeln!(out, "Checking {}", f.display())?;
@@ -37,7 +50,7 @@ pub fn check_rules(
                 outcome.failed = true;
                 writeln!(err, "  FAILED:")?;
                 for e in errs {
-                    writeln!(err, "{}: {e}", f.display())?;
+                    writeln!(err, "{error_indent}{}: {e}", f.display())?;
                 }
             }
             Ok(groups) => {
