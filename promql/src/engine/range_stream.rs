@@ -142,12 +142,7 @@ impl Evaluator<'_, '_> {
             Expr::MatrixSelector(ms) => {
                 let vs = &ms.vector_selector;
                 let refs = self.selector_refs(vs.timestamp, vs.original_offset);
-                let lookback = self.shared.opts.lookback_delta_ms;
-                let (ext_back, ext_fwd) = match (vs.anchored, vs.smoothed) {
-                    (true, _) => (lookback, 0),
-                    (_, true) => (lookback, lookback),
-                    _ => (0, 0),
-                };
+                let (ext_back, ext_fwd) = self.range_extension(vs);
                 let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
                     return Ok(Vec::new());
                 };

@@ -156,6 +156,17 @@ pub(crate) struct RangeSeries<'b> {
 }
 
 impl Evaluator<'_, '_> {
+    /// How far an `anchored` (back) or `smoothed` (both ways) range selection reaches
+    /// beyond its window: one lookback delta; `(back, forward)` in ms.
+    pub(super) fn range_extension(&self, vs: &VectorSelector) -> (i64, i64) {
+        let lookback = self.shared.opts.lookback_delta_ms;
+        match (vs.anchored, vs.smoothed) {
+            (true, _) => (lookback, 0),
+            (_, true) => (lookback, lookback),
+            _ => (0, 0),
+        }
+    }
+
     /// Reference times of a selector for every step.
     pub(super) fn selector_refs(&self, timestamp: Option<i64>, offset: i64) -> Vec<i64> {
         (0..self.steps())
@@ -273,12 +284,7 @@ impl Evaluator<'_, '_> {
             Expr::MatrixSelector(ms) => {
                 let vs = &ms.vector_selector;
                 let refs = self.selector_refs(vs.timestamp, vs.original_offset);
-                let lookback = self.shared.opts.lookback_delta_ms;
-                let (ext_back, ext_fwd) = match (vs.anchored, vs.smoothed) {
-                    (true, _) => (lookback, 0),
-                    (_, true) => (lookback, lookback),
-                    _ => (0, 0),
-                };
+                let (ext_back, ext_fwd) = self.range_extension(vs);
                 let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
                     return Ok(RangeInput {
                         series: Vec::new(),
