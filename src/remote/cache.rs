@@ -118,18 +118,23 @@ impl SharedCache {
     /// another head or the head has removed series since.
     pub fn begin(&self, head: &Arc<Head>) -> RequestCache<'_> {
         let removed = head.stats.series_removed.load(Ordering::Relaxed);
-        let mut guard = self.inner.read();
-        if !guard.is_current(head, removed) {
+        // Another database in the same process (tests run several servers) may reset the
+        // cache between our reset and our read lock: loop until the guard we hold is ours.
+        let guard = loop {
+            let guard = self.inner.read();
+            if guard.is_current(head, removed) {
+                break guard;
+            }
             drop(guard);
             let mut w = self.inner.write();
             if !w.is_current(head, removed) {
                 w.reset(head, removed);
             }
-            drop(w);
-            guard = self.inner.read();
-        }
+        };
         RequestCache {
             shared: self,
+            head: Arc::downgrade(head),
+            removed,
             guard: Some(guard),
             key: Vec::new(),
             key_hash: 0,
@@ -157,6 +162,9 @@ struct NewEntry {
 /// loop is done (dropping it without finishing just forgets the new series).
 pub struct RequestCache<'c> {
     shared: &'c SharedCache,
+    /// The head and garbage-collection count the entries were valid for at `begin`.
+    head: Weak<Head>,
+    removed: u64,
     guard: Option<RwLockReadGuard<'c, SeriesCache>>,
     /// The identity of the series being looked up, and its hash.
     key: Vec<u8>,
@@ -207,6 +215,15 @@ impl RequestCache<'_> {
             return;
         }
         let mut w = self.shared.inner.write();
+        // Reset meanwhile for another head (or after a garbage collection): these handles
+        // do not belong there.
+        let current = self
+            .head
+            .upgrade()
+            .is_some_and(|h| w.is_current(&h, self.removed));
+        if !current {
+            return;
+        }
         for e in self.new.drain(..) {
             if let Some(key) = self.new_bytes.get(e.key) {
                 w.insert(key, e.hash, e.handle, e.name);
@@ -283,6 +300,36 @@ mod tests {
         let db2 = Db::open(dir2.path(), DbOptions::default()).unwrap();
         drop(cache.begin(db2.head()));
         assert_eq!(cache.len(), 0);
+    }
+
+    /// Two databases in one process share the cache (as the in-process test servers do):
+    /// a request never sees the other database's handles, and one whose cache was reset
+    /// for the other database before it finished does not add its handles there.
+    #[test]
+    fn a_cache_reset_for_another_database_takes_no_foreign_handles() {
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let db1 = Db::open(d1.path(), DbOptions::default()).unwrap();
+        let db2 = Db::open(d2.path(), DbOptions::default()).unwrap();
+        let cache = SharedCache::default();
+        let mut c = cache.begin(db1.head());
+        lookup(&mut c, b"series-a");
+        c.insert(handle(&db1, "a"), None);
+        c.finish();
+        let mut c = cache.begin(db2.head());
+        assert_eq!(
+            lookup(&mut c, b"series-a"),
+            None,
+            "db1's handle seen from db2"
+        );
+        drop(c);
+        // A db1 request that released its read lock; db2 resets the cache before it adds.
+        let mut c = cache.begin(db1.head());
+        lookup(&mut c, b"series-b");
+        c.insert(handle(&db1, "b"), None);
+        c.guard = None;
+        drop(cache.begin(db2.head()));
+        c.finish();
+        assert_eq!(cache.len(), 0, "db1's handles added to db2's cache");
     }
 
     /// Entries visible to a request in progress.
